@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 
 from runtime.errors import UserFacingError
+from workflows.search_attributes import CLI_TYPES
 
 DEFAULT_ADDRESS = "localhost:7233"
 
@@ -31,3 +35,34 @@ async def build_client(target: str | None = None, namespace: str | None = None) 
             f"cannot reach Temporal at {address} ({error}); start it with `make run`, "
             "or point TEMPORAL_ADDRESS at a running server"
         ) from error
+
+
+_INDEXED_TYPES = {
+    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+    "Bool": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+    "Datetime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+}
+
+
+async def ensure_search_attributes(client: Client) -> list[str]:
+    """Register the agent's search attributes where missing; returns the names it added.
+
+    The embedded dev server registers them at start; this is for any other server
+    (the test server, a self-hosted cluster) where the operator API is allowed. One
+    request per attribute, because not every server can list what it has.
+    """
+    added: list[str] = []
+    for name, kind in CLI_TYPES.items():
+        try:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(
+                    namespace=client.namespace, search_attributes={name: _INDEXED_TYPES[kind]}
+                )
+            )
+        except RPCError as error:
+            if error.status is not RPCStatusCode.ALREADY_EXISTS:
+                raise
+        else:
+            added.append(name)
+    return added

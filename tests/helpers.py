@@ -1,0 +1,59 @@
+"""Shared test helpers: sample claims, settings in a temp dir, and eventual assertions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+from runtime.settings import EXAMPLES_DIR, Settings
+from workflows.claim import Claim
+
+T = TypeVar("T")
+
+BIN_DIR = Path(sys.executable).parent
+TEST_SERVER = BIN_DIR / "temporal-test-server"
+TEMPORAL_CLI = BIN_DIR / "temporal"
+
+
+def sample_claim(sample: str = "CLM-1002", **changes: object) -> Claim:
+    """A claim from examples/claims, optionally changed (and validated again)."""
+    data = json.loads((EXAMPLES_DIR / "claims" / f"{sample}.json").read_text())
+    return Claim.model_validate(data | changes)
+
+
+def unique_claim(sample: str = "CLM-1002", **changes: object) -> Claim:
+    """A sample claim under a fresh id, so tests sharing a server never collide."""
+    return sample_claim(sample, claim_id=f"{sample}-{uuid.uuid4().hex[:8]}", **changes)
+
+
+def test_settings(tmp_path: Path, **env: str) -> Settings:
+    return Settings.from_env(
+        {
+            "CLAIMS_DATA_DIR": str(tmp_path),
+            "CLAIMS_TASK_QUEUE": f"claims-test-{uuid.uuid4().hex[:8]}",
+            **env,
+        }
+    )
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    until: Callable[[T], bool],
+    timeout: float = 15.0,
+    interval: float = 0.05,
+) -> T:
+    """Poll `probe` until `until(result)` holds; fail with the last result if it never does."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = await probe()
+        if until(result):
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s; last value: {result!r}")
+        await asyncio.sleep(interval)

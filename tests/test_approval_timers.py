@@ -1,0 +1,174 @@
+"""The approval wait under time-skipping: 72 hours of waiting take seconds."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from activities.payments import Ledger
+from tests.conftest import WorkerFactory
+from tests.helpers import eventually, unique_claim
+from workflows.claim import Claim
+from workflows.claim_review import ClaimReviewWorkflow
+from workflows.state import (
+    AuditOutcome,
+    ClaimOutcome,
+    ClaimState,
+    DecisionKind,
+    OutcomeStatus,
+    Step,
+)
+
+Handle = WorkflowHandle[ClaimReviewWorkflow, ClaimOutcome]
+
+
+async def start(client: Client, claim: Claim, task_queue: str) -> Handle:
+    return await client.start_workflow(
+        ClaimReviewWorkflow.run, claim, id=claim.workflow_id, task_queue=task_queue
+    )
+
+
+async def state_of(handle: Handle) -> ClaimState:
+    return await handle.query(ClaimReviewWorkflow.state)
+
+
+async def until_awaiting(handle: Handle) -> ClaimState:
+    return await eventually(
+        lambda: state_of(handle), lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL
+    )
+
+
+async def until_audited(handle: Handle, count: int) -> ClaimState:
+    return await eventually(lambda: state_of(handle), lambda s: len(s.audit_log) >= count)
+
+
+async def test_small_clean_claim_is_auto_approved_and_paid_once(
+    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
+) -> None:
+    """A 420 USD expense with receipts passes every rule and is paid without a person."""
+    claim = unique_claim("CLM-1001")
+    async with claims_worker() as (_, settings):
+        outcome = await (await start(time_env.client, claim, settings.task_queue)).result()
+
+    assert (OutcomeStatus.COMPLETED, "claim-review-agent", Decimal("420.00")) == (
+        outcome.status,
+        outcome.decided_by,
+        outcome.payout_amount,
+    )
+    assert [outcome.payout_id] == [p for p, _ in Ledger(settings.ledger_db).payouts_for(claim.claim_id)]
+
+
+async def test_approval_at_hour_71_completes_without_escalation(
+    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
+) -> None:
+    """The brief's 1,250 claim waits for a manager; maria approves just before the deadline."""
+    claim = unique_claim("CLM-1002")
+    async with claims_worker() as (_, settings):
+        handle = await start(time_env.client, claim, settings.task_queue)
+        waiting = await until_awaiting(handle)
+        await time_env.sleep(timedelta(hours=71))
+        await handle.signal(ClaimReviewWorkflow.approve, {"approver": "maria", "comment": "ok"})
+        outcome = await handle.result()
+        final = await state_of(handle)
+
+    wait = waiting.pending_actions[0]
+    assert timedelta(hours=72) == wait.timeout - wait.created_at
+    assert (OutcomeStatus.COMPLETED, "maria", Decimal("1250.00")) == (
+        outcome.status,
+        outcome.decided_by,
+        outcome.payout_amount,
+    )
+    assert Step.COMPLETED == final.current_step
+    assert [] == final.pending_actions
+    assert DecisionKind.ESCALATE not in [d.decision for d in final.context.previous_decisions]
+
+
+async def test_no_decision_in_72_hours_escalates_to_senior_approvers(
+    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
+) -> None:
+    """After 72 hours the claim is escalated, recorded in state and audit log, and waits on."""
+    claim = unique_claim("CLM-1002")
+    async with claims_worker() as (_, settings):
+        handle = await start(time_env.client, claim, settings.task_queue)
+        before = await until_awaiting(handle)
+        await time_env.sleep(timedelta(hours=72, minutes=1))
+        after = await eventually(
+            lambda: state_of(handle), lambda s: s.pending_actions[0].escalation_level == 1
+        )
+        # sam is an adjuster: enough before escalation, not after it.
+        await handle.signal(ClaimReviewWorkflow.approve, {"approver": "sam"})
+        refused = await until_audited(handle, len(after.audit_log) + 1)
+        await handle.signal(ClaimReviewWorkflow.approve, {"approver": "maria"})
+        outcome = await handle.result()
+
+    wait = after.pending_actions[0]
+    assert ("senior-approvers", Step.AWAITING_MANAGER_APPROVAL) == (
+        wait.assignee,
+        after.current_step,
+    )
+    assert before.version + 1 == after.version
+    assert "escalated to senior-approvers" in after.transitions[-1].reason
+    assert (AGENT := "claim-review-agent", DecisionKind.ESCALATE) == (
+        after.audit_log[-1].actor,
+        after.audit_log[-1].action,
+    )
+    assert AGENT == after.context.previous_decisions[-1].actor
+    assert timedelta(hours=72) == wait.timeout - wait.created_at
+    assert (AuditOutcome.REFUSED, "sam") == (refused.audit_log[-1].outcome, refused.audit_log[-1].actor)
+    assert "senior-approvers" in refused.audit_log[-1].detail
+    assert ("maria", OutcomeStatus.COMPLETED) == (outcome.decided_by, outcome.status)
+
+
+async def test_rejection_ends_in_rejected_without_payout(
+    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
+) -> None:
+    """A manager's rejection ends the review in `rejected`, pays nothing, keeps the reason."""
+    claim = unique_claim("CLM-1004")
+    async with claims_worker() as (_, settings):
+        handle = await start(time_env.client, claim, settings.task_queue)
+        await until_awaiting(handle)
+        await handle.signal(
+            ClaimReviewWorkflow.reject, {"approver": "maria", "comment": "duplicate of CLM-0950"}
+        )
+        outcome = await handle.result()
+        final = await state_of(handle)
+
+    assert (OutcomeStatus.REJECTED, "maria", Decimal(0), "duplicate of CLM-0950") == (
+        outcome.status,
+        outcome.decided_by,
+        outcome.payout_amount,
+        outcome.reason,
+    )
+    assert Step.REJECTED == final.current_step
+    assert [] == Ledger(settings.ledger_db).payouts_for(claim.claim_id)
+
+
+async def test_refused_decisions_are_recorded_and_the_claim_keeps_waiting(
+    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
+) -> None:
+    """Unknown approvers, approvers over their limit and malformed payloads change nothing."""
+    claim = unique_claim("CLM-1003")  # 7,300 EUR payable: over sam's 5,000 limit
+    async with claims_worker() as (_, settings):
+        handle = await start(time_env.client, claim, settings.task_queue)
+        waiting = await until_awaiting(handle)
+        for payload in ({"approver": "mallory"}, {"approver": "sam"}, {"comment": "no approver"}, "yes"):
+            await handle.signal(ClaimReviewWorkflow.approve, payload)
+        after = await until_audited(handle, len(waiting.audit_log) + 4)
+        await handle.signal(ClaimReviewWorkflow.approve, {"approver": "maria"})
+        outcome = await handle.result()
+
+    refusals = after.audit_log[-4:]
+    assert [AuditOutcome.REFUSED] * 4 == [e.outcome for e in refusals]
+    assert ["mallory", "sam", "unknown", "unknown"] == [e.actor for e in refusals]
+    assert "not in the approver directory" in refusals[0].detail
+    assert "exceeds sam's approval limit of 5000" in refusals[1].detail
+    assert "approver" in refusals[2].detail
+    assert (waiting.version, waiting.current_step, waiting.pending_actions) == (
+        after.version,
+        after.current_step,
+        after.pending_actions,
+    )
+    assert ("maria", Decimal("7300.00")) == (outcome.decided_by, outcome.payout_amount)
