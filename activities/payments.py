@@ -71,7 +71,7 @@ class Ledger:
                     f"PAY-{uuid.uuid4().hex[:12]}",
                     order.claim_id,
                     order.payee_id,
-                    str(order.amount),
+                    f"{order.amount:.2f}",
                     order.currency,
                     order.approved_by,
                     now,

@@ -58,7 +58,9 @@ async def test_small_clean_claim_is_auto_approved_and_paid_once(
         outcome.decided_by,
         outcome.payout_amount,
     )
-    assert [outcome.payout_id] == [p for p, _ in Ledger(settings.ledger_db).payouts_for(claim.claim_id)]
+    assert [outcome.payout_id] == [
+        p for p, _ in Ledger(settings.ledger_db).payouts_for(claim.claim_id)
+    ]
 
 
 async def test_approval_at_hour_71_completes_without_escalation(
@@ -117,7 +119,10 @@ async def test_no_decision_in_72_hours_escalates_to_senior_approvers(
     )
     assert AGENT == after.context.previous_decisions[-1].actor
     assert timedelta(hours=72) == wait.timeout - wait.created_at
-    assert (AuditOutcome.REFUSED, "sam") == (refused.audit_log[-1].outcome, refused.audit_log[-1].actor)
+    assert (AuditOutcome.REFUSED, "sam") == (
+        refused.audit_log[-1].outcome,
+        refused.audit_log[-1].actor,
+    )
     assert "senior-approvers" in refused.audit_log[-1].detail
     assert ("maria", OutcomeStatus.COMPLETED) == (outcome.decided_by, outcome.status)
 
@@ -154,7 +159,12 @@ async def test_refused_decisions_are_recorded_and_the_claim_keeps_waiting(
     async with claims_worker() as (_, settings):
         handle = await start(time_env.client, claim, settings.task_queue)
         waiting = await until_awaiting(handle)
-        for payload in ({"approver": "mallory"}, {"approver": "sam"}, {"comment": "no approver"}, "yes"):
+        for payload in (
+            {"approver": "mallory"},
+            {"approver": "sam"},
+            {"comment": "no approver"},
+            "yes",
+        ):
             await handle.signal(ClaimReviewWorkflow.approve, payload)
         after = await until_audited(handle, len(waiting.audit_log) + 4)
         await handle.signal(ClaimReviewWorkflow.approve, {"approver": "maria"})

@@ -15,12 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_valida
 
 # Money is exact in memory and a plain JSON number on the wire, as the brief's
 # state example shows it (`"claim_amount": 1250`).
-Money = Annotated[
-    Decimal,
-    Field(ge=0, max_digits=14, decimal_places=2),
-    PlainSerializer(float, return_type=float, when_used="json"),
-]
-PositiveMoney = Annotated[Money, Field(gt=0)]
+_AS_JSON_NUMBER = PlainSerializer(float, return_type=float, when_used="json")
+Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2), _AS_JSON_NUMBER]
+PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2), _AS_JSON_NUMBER]
 
 # ISO 4217 codes in active use. A claim in any other currency is refused at the door
 # rather than converted with a guessed rate.

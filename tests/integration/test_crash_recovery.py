@@ -1,0 +1,90 @@
+"""Crash and restart against a real dev server: nothing is lost, nothing is paid twice."""
+
+from __future__ import annotations
+
+import signal
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from activities.payments import Ledger
+from runtime.devserver import DevServer
+from signals.client import claim_handle, send_decision
+from starter import StartStatus, start_claim
+from tests.helpers import eventually, unique_claim
+from tests.integration.conftest import WorkerProcess
+from workflows.claim_review import ClaimReviewWorkflow
+from workflows.state import AuditOutcome, ClaimState, DecisionKind, OutcomeStatus, Step
+
+pytestmark = pytest.mark.integration
+
+
+async def test_claim_survives_worker_kill_and_server_restart_then_pays_once(
+    dev_server: DevServer, worker_process: WorkerProcess, tmp_path: Path
+) -> None:
+    """SIGKILL the worker while the claim waits, restart the server from SQLite, approve: one payout."""
+    claim = unique_claim("CLM-1002")
+    client = await dev_server.start()
+    worker = worker_process()
+    result = await start_claim(client, claim, "claim-review-it")
+    handle = claim_handle(client, claim.claim_id)
+
+    async def state() -> ClaimState:
+        return await handle.query(ClaimReviewWorkflow.state)
+
+    before = await eventually(
+        state, lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL, timeout=30
+    )
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    dev_server.stop()
+
+    client = await dev_server.start()
+    handle = claim_handle(client, claim.claim_id)
+    again = await start_claim(client, claim, "claim-review-it")
+    worker_process()
+    receipt = await send_decision(client, claim.claim_id, DecisionKind.APPROVE, "maria")
+    outcome = await handle.result()
+    after = await state()
+
+    assert (StartStatus.STARTED, StartStatus.ALREADY_UNDER_REVIEW) == (result.status, again.status)
+    assert receipt.entry is not None
+    assert AuditOutcome.ACCEPTED == receipt.entry.outcome
+    assert (OutcomeStatus.COMPLETED, "maria", Decimal("1250.00")) == (
+        outcome.status,
+        outcome.decided_by,
+        outcome.payout_amount,
+    )
+    assert before.transitions == after.transitions[: len(before.transitions)]
+    payouts = Ledger(tmp_path / "ledger.db").payouts_for(claim.claim_id)
+    assert [(outcome.payout_id, "1250.00")] == payouts
+
+
+async def test_paused_claim_keeps_its_deadline_across_a_restart(
+    dev_server: DevServer, worker_process: WorkerProcess
+) -> None:
+    """A claim waiting when the server stops is waiting after it starts, with the same deadline."""
+    claim = unique_claim("CLM-1003")
+    client = await dev_server.start()
+    worker = worker_process()
+    await start_claim(client, claim, "claim-review-it")
+    handle = claim_handle(client, claim.claim_id)
+    before = await eventually(
+        lambda: handle.query(ClaimReviewWorkflow.state),
+        lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL,
+        timeout=30,
+    )
+    worker.send_signal(signal.SIGTERM)
+    worker.wait(timeout=30)
+    dev_server.stop()
+
+    client = await dev_server.start()
+    worker_process()
+    after = await claim_handle(client, claim.claim_id).query(ClaimReviewWorkflow.state)
+
+    assert (Step.AWAITING_MANAGER_APPROVAL, before.version, before.pending_actions) == (
+        after.current_step,
+        after.version,
+        after.pending_actions,
+    )
