@@ -11,7 +11,7 @@ from temporalio.service import RPCError
 
 from workflows.claim import workflow_id_for
 from workflows.claim_review import ClaimReviewWorkflow
-from workflows.state import AuditEntry, ClaimState, DecisionKind
+from workflows.state import AuditEntry, ClaimOutcome, ClaimState, DecisionKind
 
 # How long to watch for the worker to record a signal before answering "sent".
 ACKNOWLEDGE_TIMEOUT_SECONDS = 10.0
@@ -28,11 +28,15 @@ class DecisionReceipt:
     state: ClaimState | None
 
 
-def claim_handle(client: Client, claim_id: str) -> WorkflowHandle[ClaimReviewWorkflow, object]:
+def claim_handle(
+    client: Client, claim_id: str
+) -> WorkflowHandle[ClaimReviewWorkflow, ClaimOutcome]:
     return client.get_workflow_handle_for(ClaimReviewWorkflow.run, workflow_id_for(claim_id))
 
 
-async def _state_or_none(handle: WorkflowHandle[ClaimReviewWorkflow, object]) -> ClaimState | None:
+async def _state_or_none(
+    handle: WorkflowHandle[ClaimReviewWorkflow, ClaimOutcome],
+) -> ClaimState | None:
     try:
         return await handle.query(ClaimReviewWorkflow.state, rpc_timeout=QUERY_TIMEOUT)
     except (RPCError, WorkflowQueryFailedError):

@@ -44,16 +44,16 @@ def test_settings(tmp_path: Path, **env: str) -> Settings:
 async def eventually(
     probe: Callable[[], Awaitable[T]],
     until: Callable[[T], bool],
-    timeout: float = 15.0,
+    within: float = 15.0,
     interval: float = 0.05,
 ) -> T:
     """Poll `probe` until `until(result)` holds; fail with the last result if it never does."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while True:
         result = await probe()
         if until(result):
             return result
         if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; last value: {result!r}")
+            raise AssertionError(f"condition not met within {within}s; last value: {result!r}")
         await asyncio.sleep(interval)

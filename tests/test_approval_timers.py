@@ -113,11 +113,11 @@ async def test_no_decision_in_72_hours_escalates_to_senior_approvers(
     )
     assert before.version + 1 == after.version
     assert "escalated to senior-approvers" in after.transitions[-1].reason
-    assert (AGENT := "claim-review-agent", DecisionKind.ESCALATE) == (
+    assert ("claim-review-agent", DecisionKind.ESCALATE) == (
         after.audit_log[-1].actor,
         after.audit_log[-1].action,
     )
-    assert AGENT == after.context.previous_decisions[-1].actor
+    assert "claim-review-agent" == after.context.previous_decisions[-1].actor
     assert timedelta(hours=72) == wait.timeout - wait.created_at
     assert (AuditOutcome.REFUSED, "sam") == (
         refused.audit_log[-1].outcome,

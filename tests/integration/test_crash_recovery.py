@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 async def test_claim_survives_worker_kill_and_server_restart_then_pays_once(
     dev_server: DevServer, worker_process: WorkerProcess, tmp_path: Path
 ) -> None:
-    """SIGKILL the worker while the claim waits, restart the server from SQLite, approve: one payout."""
+    """SIGKILL the worker while it waits, restart the server from SQLite, approve: one payout."""
     claim = unique_claim("CLM-1002")
     client = await dev_server.start()
     worker = worker_process()
@@ -34,7 +34,7 @@ async def test_claim_survives_worker_kill_and_server_restart_then_pays_once(
         return await handle.query(ClaimReviewWorkflow.state)
 
     before = await eventually(
-        state, lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL, timeout=30
+        state, lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL, within=30
     )
     worker.send_signal(signal.SIGKILL)
     worker.wait()
@@ -73,7 +73,7 @@ async def test_paused_claim_keeps_its_deadline_across_a_restart(
     before = await eventually(
         lambda: handle.query(ClaimReviewWorkflow.state),
         lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL,
-        timeout=30,
+        within=30,
     )
     worker.send_signal(signal.SIGTERM)
     worker.wait(timeout=30)

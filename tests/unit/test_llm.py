@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from langchain_core.language_models import BaseChatModel
@@ -65,7 +66,7 @@ async def test_offline_model_answers_through_langchain_structured_output() -> No
     request = AssessmentRequest(claim=sample_claim("CLM-1001"), evidence=evidence(payable="420"))
     model = OfflineClaimsModel().with_structured_output(ClaimAssessment, include_raw=True)
 
-    answer = await model.ainvoke(assessment_messages(request))
+    answer: Any = await model.ainvoke(assessment_messages(request))
 
     parsed = answer["parsed"]
     assert isinstance(parsed, ClaimAssessment)
@@ -83,7 +84,7 @@ async def test_offline_model_answers_through_langchain_structured_output() -> No
     ],
 )
 async def test_offline_model_refers_claims_with_concerns(
-    evidence_changes: dict[str, object], recommendation: Recommendation
+    evidence_changes: dict[str, Any], recommendation: Recommendation
 ) -> None:
     request = AssessmentRequest(
         claim=sample_claim("CLM-1001"), evidence=evidence(payable="420", **evidence_changes)

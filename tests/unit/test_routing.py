@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -75,8 +76,8 @@ def test_payout_exactly_at_the_limit_is_still_automatic() -> None:
         {"tool_errors": ["screen_for_fraud failed: timeout"]},
     ],
 )
-def test_evidence_concerns_always_reach_a_human(concern: dict[str, object]) -> None:
-    """However confident the model, a duplicate, a watch-list hit or a failed tool needs a person."""
+def test_evidence_concerns_always_reach_a_human(concern: dict[str, Any]) -> None:
+    """However confident the model, a duplicate, watch-list hit or failed tool needs a person."""
     decision = route_claim(
         assessment=assessment(confidence=0.99),
         evidence=evidence(payable="420", **concern),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -25,7 +26,7 @@ def test_a_new_review_stands_at_intake_at_version_1() -> None:
         state.version,
         state.workflow_id,
     )
-    assert (1250, ["D-1", "D-2"]) == (
+    assert (Decimal(1250), ["D-1", "D-2"]) == (
         state.context.claim_amount,
         [d.doc_id for d in state.context.supporting_docs],
     )

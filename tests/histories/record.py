@@ -1,0 +1,135 @@
+"""Record the replay corpus: one history per path through the review, from real servers.
+
+Run after a deliberate workflow change that new claims should follow (and after making
+running claims safe with `workflow.patched`):
+
+    .venv/bin/python -m tests.histories.record
+
+Paths that need no timer run on a real dev server; the 72-hour escalation runs on the
+time-skipping test server, which is the same protocol with a faster clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from runtime.client import ensure_search_attributes
+from runtime.devserver import DevServer, free_port
+from signals.client import claim_handle
+from starter import start_claim
+from tests.helpers import TEST_SERVER, eventually, sample_claim, test_settings
+from worker import create_worker
+from workflows.claim_review import ClaimReviewWorkflow
+from workflows.state import Step
+
+HERE = Path(__file__).parent
+Scenario = Callable[[Client, str], Awaitable[str]]
+
+
+async def _until_waiting(client: Client, claim_id: str) -> None:
+    handle = claim_handle(client, claim_id)
+    await eventually(
+        lambda: handle.query(ClaimReviewWorkflow.state),
+        lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL,
+    )
+
+
+async def auto_approve(client: Client, task_queue: str) -> str:
+    claim = sample_claim("CLM-1001", claim_id="REPLAY-AUTO")
+    await start_claim(client, claim, task_queue)
+    await claim_handle(client, claim.claim_id).result()
+    return claim.claim_id
+
+
+async def manual_approve(client: Client, task_queue: str) -> str:
+    claim = sample_claim("CLM-1002", claim_id="REPLAY-APPROVE")
+    await start_claim(client, claim, task_queue)
+    await _until_waiting(client, claim.claim_id)
+    handle = claim_handle(client, claim.claim_id)
+    await handle.signal(ClaimReviewWorkflow.approve, {"approver": "maria", "comment": "photos ok"})
+    await handle.result()
+    return claim.claim_id
+
+
+async def refused_then_approved(client: Client, task_queue: str) -> str:
+    claim = sample_claim("CLM-1003", claim_id="REPLAY-REFUSED")
+    await start_claim(client, claim, task_queue)
+    await _until_waiting(client, claim.claim_id)
+    handle = claim_handle(client, claim.claim_id)
+    await handle.signal(ClaimReviewWorkflow.approve, {"approver": "sam"})
+    await handle.signal(ClaimReviewWorkflow.approve, {"comment": "no approver"})
+    await handle.signal(ClaimReviewWorkflow.approve, {"approver": "maria"})
+    await handle.result()
+    return claim.claim_id
+
+
+async def reject(client: Client, task_queue: str) -> str:
+    claim = sample_claim("CLM-1004", claim_id="REPLAY-REJECT")
+    await start_claim(client, claim, task_queue)
+    await _until_waiting(client, claim.claim_id)
+    handle = claim_handle(client, claim.claim_id)
+    await handle.signal(ClaimReviewWorkflow.reject, {"approver": "maria", "comment": "duplicate"})
+    await handle.result()
+    return claim.claim_id
+
+
+async def timeout_escalation(env: WorkflowEnvironment, task_queue: str) -> str:
+    claim = sample_claim("CLM-1002", claim_id="REPLAY-ESCALATE")
+    await start_claim(env.client, claim, task_queue)
+    await _until_waiting(env.client, claim.claim_id)
+    await env.sleep(timedelta(hours=73))
+    handle = claim_handle(env.client, claim.claim_id)
+    await handle.signal(ClaimReviewWorkflow.approve, {"approver": "maria"})
+    await handle.result()
+    return claim.claim_id
+
+
+async def _export(client: Client, claim_id: str, name: str) -> None:
+    history = await claim_handle(client, claim_id).fetch_history()
+    path = HERE / f"{name}.json"
+    path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
+    print(f"{path.name}: {len(history.events)} events")
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = test_settings(Path(tmp))
+        server = DevServer(db_file=Path(tmp) / "temporal.db", port=free_port(), ui_port=None)
+        client = await server.start()
+        try:
+            async with create_worker(client, settings):
+                scenarios: list[Scenario] = [
+                    auto_approve,
+                    manual_approve,
+                    refused_then_approved,
+                    reject,
+                ]
+                for scenario in scenarios:
+                    claim_id = await scenario(client, settings.task_queue)
+                    await _export(client, claim_id, scenario.__name__)
+        finally:
+            server.stop()
+
+        env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter
+        )
+        try:
+            await ensure_search_attributes(env.client)
+            async with create_worker(env.client, settings):
+                claim_id = await timeout_escalation(env, settings.task_queue)
+                await _export(env.client, claim_id, "timeout_escalation")
+        finally:
+            await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,69 @@
+"""Recorded histories replay against the current workflow code without non-determinism."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+from temporalio.workflow import NondeterminismError
+
+# The sandbox re-imports this module; models must be the same classes the workflow uses.
+with workflow.unsafe.imports_passed_through():
+    from activities.evidence_tools import EvidenceTools
+    from workflows.claim import Claim
+    from workflows.claim_review import ClaimReviewWorkflow
+    from workflows.evidence import Evidence
+    from workflows.state import ClaimOutcome
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def load(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(path.stem, path.read_text())
+
+
+def test_the_corpus_covers_every_path() -> None:
+    assert {
+        "auto_approve",
+        "manual_approve",
+        "refused_then_approved",
+        "reject",
+        "timeout_escalation",
+    } <= {p.stem for p in HISTORIES}
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+async def test_recorded_history_replays(path: Path) -> None:
+    replayer = Replayer(workflows=[ClaimReviewWorkflow], data_converter=pydantic_data_converter)
+
+    await replayer.replay_workflow(load(path))
+
+
+@workflow.defn(name="ClaimReviewWorkflow")
+class ReorderedEvidenceWorkflow(ClaimReviewWorkflow):
+    """A careless change: the fraud screen now runs before the policy lookup."""
+
+    @workflow.run
+    async def run(self, claim: Claim) -> ClaimOutcome:
+        return await super().run(claim)
+
+    async def _gather_evidence(self, claim: Claim, findings: list[str]) -> Evidence:
+        await workflow.execute_activity_method(
+            EvidenceTools.screen_for_fraud, claim, start_to_close_timeout=timedelta(seconds=5)
+        )
+        return await super()._gather_evidence(claim, findings)
+
+
+async def test_the_corpus_catches_a_non_deterministic_change() -> None:
+    """Replaying against reordered activities fails, so such a change cannot ship unnoticed."""
+    replayer = Replayer(
+        workflows=[ReorderedEvidenceWorkflow], data_converter=pydantic_data_converter
+    )
+
+    with pytest.raises(NondeterminismError):
+        await replayer.replay_workflow(load(HISTORIES[0]))
