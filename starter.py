@@ -23,7 +23,7 @@ from runtime.client import build_client
 from runtime.errors import UserFacingError
 from runtime.settings import Settings
 from workflows import search_attributes as sa
-from workflows.claim import Claim
+from workflows.claim import Claim, money
 from workflows.claim_review import ClaimReviewWorkflow
 
 
@@ -120,7 +120,7 @@ async def start_claim(client: Client, claim: Claim, task_queue: str) -> StartRes
                     SearchAttributePair(sa.AWAITING_HUMAN, False),
                 ]
             ),
-            static_summary=f"Claim {claim.claim_id}: {claim.amount} {claim.currency} "
+            static_summary=f"Claim {claim.claim_id}: {money(claim.amount)} {claim.currency} "
             f"{claim.category} for {claim.claimant.name}",
         )
     except WorkflowAlreadyStartedError:

@@ -8,7 +8,7 @@ from temporalio import activity
 
 from activities.records import SystemOfRecord, within_days
 from workflows.actions import CoverageQuery, PolicyQuery
-from workflows.claim import Claim
+from workflows.claim import Claim, money
 from workflows.evidence import CoverageCheck, FraudScreen, PolicyLookup, PolicyStatus
 
 # Two claims by one person for the same amount within this many days are worth a look.
@@ -49,7 +49,7 @@ class EvidenceTools:
             )
         payable = max(min(claim.amount - policy.deductible, policy.per_claim_limit), Decimal(0))
         if payable == 0 and not reasons:
-            reasons.append(f"amount does not exceed the deductible of {policy.deductible}")
+            reasons.append(f"amount does not exceed the deductible of {money(policy.deductible)}")
         if reasons:
             return CoverageCheck(covered=False, payable_amount=Decimal(0), reasons=reasons)
         return CoverageCheck(covered=True, payable_amount=payable)

@@ -25,6 +25,7 @@ from temporalio.exceptions import ApplicationError
 from activities.offline_model import OfflineClaimsModel
 from activities.prompts import ASSESSMENT_PROMPT_VERSION, assessment_messages
 from runtime.errors import UserFacingError
+from workflows.claim import money
 from workflows.evidence import (
     AssessmentRequest,
     AssessmentResult,
@@ -178,7 +179,7 @@ class AssessmentActivities:
             offline=self._settings.offline,
             prompt_version=ASSESSMENT_PROMPT_VERSION,
             prompt_summary=f"{len(messages)} messages; output {ClaimAssessment.__name__}",
-            response_summary=f"{parsed.recommendation} {parsed.payout_amount} "
+            response_summary=f"{parsed.recommendation} {money(parsed.payout_amount)} "
             f"(confidence {parsed.confidence:.2f})",
             token_usage=_usage(raw),
             latency_ms=round(latency_ms, 1),

@@ -22,6 +22,7 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from activities.prompts import fenced
+from workflows.claim import money
 from workflows.evidence import ClaimAssessment, Recommendation
 
 OFFLINE_MODEL_NAME = "offline-adjuster-1"
@@ -79,8 +80,8 @@ def offline_assessment(claim: dict[str, Any], evidence: dict[str, Any]) -> Claim
         confidence=0.92 if docs else 0.7,
         rationale=(
             f"Policy {claim['policy_number']} is active and covers {claim['category']} "
-            f"[policy, coverage]; payable {payable} {claim['currency']} after deductible and "
-            f"limit; no duplicates or watch-list hits [fraud_screen]; "
+            f"[policy, coverage]; payable {money(payable)} {claim['currency']} after "
+            f"deductible and limit; no duplicates or watch-list hits [fraud_screen]; "
             f"{len(docs)} supporting document(s) on file."
         ),
         cited_evidence=cited,

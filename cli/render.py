@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -57,6 +58,11 @@ class ClaimRow:
         )
 
 
+def _row(table: Table, *cells: str | Text) -> None:
+    """Add a row of literal text: claimant and model text must never be read as markup."""
+    table.add_row(*(Text(c) if isinstance(c, str) else c for c in cells))
+
+
 def time_left(deadline: datetime, now: datetime | None = None) -> str:
     seconds = int((deadline - (now or datetime.now(UTC))).total_seconds())
     if seconds <= 0:
@@ -83,7 +89,8 @@ def claims_table(rows: list[ClaimRow], title: str = "Claims") -> Table:
         table.add_column(column, justify="right" if column == "amount" else "left")
     for row in rows:
         step_style = "yellow" if row.step == "awaiting_manager_approval" else ""
-        table.add_row(
+        _row(
+            table,
             row.claim_id,
             Text(row.step, style=step_style),
             _money(row.amount, row.currency),
@@ -98,18 +105,17 @@ def render_state(state: ClaimState) -> Group:
     """The whole state document, in the order a reviewer asks about it."""
     claim = state.context.claim
     header = Table.grid(padding=(0, 2))
-    header.add_row("workflow", state.workflow_id)
-    header.add_row("step", Text(state.current_step, style="bold"))
-    header.add_row("version", str(state.version))
-    header.add_row("claim", f"{claim.category} · {_money(claim.amount, claim.currency)}")
-    header.add_row("claimant", f"{claim.claimant.name} ({claim.claimant.id})")
-    header.add_row("policy", claim.policy_number)
-    header.add_row(
-        "documents", ", ".join(f"{d.doc_id} {d.kind}" for d in claim.documents) or "none"
-    )
+    _row(header, "workflow", state.workflow_id)
+    _row(header, "step", Text(state.current_step, style="bold"))
+    _row(header, "version", str(state.version))
+    _row(header, "claim", f"{claim.category} · {_money(claim.amount, claim.currency)}")
+    _row(header, "claimant", f"{claim.claimant.name} ({claim.claimant.id})")
+    _row(header, "policy", claim.policy_number)
+    _row(header, "documents", ", ".join(f"{d.doc_id} {d.kind}" for d in claim.documents) or "none")
     if state.outcome:
         o = state.outcome
-        header.add_row(
+        _row(
+            header,
             "outcome",
             f"{o.status} by {o.decided_by}, payout {_money(o.payout_amount, o.currency)}",
         )
@@ -120,7 +126,8 @@ def render_state(state: ClaimState) -> Group:
         for column in ("type", "assignee", "level", "deadline", "on timeout", "resumed by"):
             waits.add_column(column)
         for wait in state.pending_actions:
-            waits.add_row(
+            _row(
+                waits,
                 wait.type,
                 f"{wait.assignee} ({', '.join(wait.assignee_roles)})",
                 str(wait.escalation_level),
@@ -134,20 +141,21 @@ def render_state(state: ClaimState) -> Group:
     if ctx.evidence or ctx.assessment or ctx.routing:
         why = Table.grid(padding=(0, 2))
         if ctx.evidence:
-            why.add_row("concerns", "; ".join(ctx.evidence.concerns) or "none")
-            why.add_row("payable", _money(ctx.evidence.coverage.payable_amount, ctx.currency))
+            _row(why, "concerns", "; ".join(ctx.evidence.concerns) or "none")
+            _row(why, "payable", _money(ctx.evidence.coverage.payable_amount, ctx.currency))
         if ctx.assessment:
             a = ctx.assessment
-            why.add_row(
+            _row(
+                why,
                 "model says",
                 f"{a.recommendation} {_money(a.payout_amount, ctx.currency)} "
                 f"(confidence {a.confidence:.2f})",
             )
-            why.add_row("rationale", a.rationale)
-            why.add_row("cited", ", ".join(a.cited_evidence))
+            _row(why, "rationale", a.rationale)
+            _row(why, "cited", ", ".join(a.cited_evidence))
         if ctx.routing:
             route = "auto-approve" if ctx.routing.auto_approve else "human decision"
-            why.add_row("routing", f"{route}: " + ("; ".join(ctx.routing.reasons) or "all clear"))
+            _row(why, "routing", f"{route}: " + ("; ".join(ctx.routing.reasons) or "all clear"))
         parts.append(Panel(why, title="Why", expand=False))
 
     if state.llm_state.tool_call_history:
@@ -155,7 +163,8 @@ def render_state(state: ClaimState) -> Group:
         for column in ("at", "tool", "arguments", "result", "ms", "error"):
             tools.add_column(column)
         for call in state.llm_state.tool_call_history:
-            tools.add_row(
+            _row(
+                tools,
                 f"{call.at:%H:%M:%S}",
                 call.name,
                 ", ".join(f"{k}={v}" for k, v in call.arguments.items()),
@@ -177,7 +186,8 @@ def render_state(state: ClaimState) -> Group:
                 if c.token_usage
                 else ""
             )
-            trace.add_row(
+            _row(
+                trace,
                 f"{step.at:%H:%M:%S}",
                 model,
                 f"{c.prompt_version}: {c.prompt_summary}",
@@ -192,7 +202,8 @@ def render_state(state: ClaimState) -> Group:
     for column in ("version", "at", "from", "to", "reason", "event"):
         transitions.add_column(column)
     for t in state.transitions:
-        transitions.add_row(
+        _row(
+            transitions,
             str(t.version),
             f"{t.at:%Y-%m-%d %H:%M:%S}",
             t.from_step or "",
@@ -208,7 +219,8 @@ def render_state(state: ClaimState) -> Group:
             audit.add_column(column)
         for e in state.audit_log:
             style = "red" if e.outcome is AuditOutcome.REFUSED else ""
-            audit.add_row(
+            _row(
+                audit,
                 f"{e.at:%Y-%m-%d %H:%M:%S}",
                 str(e.version),
                 e.actor,
@@ -221,4 +233,4 @@ def render_state(state: ClaimState) -> Group:
 
 
 def print_error(console: Console, message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from workflows.claim import Money
+from workflows.claim import Money, money
 
 DEFAULT_AUTO_APPROVAL_LIMIT = Decimal(1000)
 DEFAULT_MIN_AUTO_APPROVAL_CONFIDENCE = 0.8
@@ -105,7 +105,7 @@ def refusal_reason(
         )
     if approving and payout_amount > approver.approval_limit:
         return (
-            f"payout {payout_amount} exceeds {approver_name}'s approval limit "
-            f"of {approver.approval_limit}"
+            f"payout {money(payout_amount)} exceeds {approver_name}'s approval limit "
+            f"of {money(approver.approval_limit)}"
         )
     return None

@@ -90,6 +90,11 @@ class Claim(BaseModel):
         return workflow_id_for(self.claim_id)
 
 
+def money(amount: Decimal) -> str:
+    """An amount as people read it in messages: 1,250.00."""
+    return f"{amount:,.2f}"
+
+
 def workflow_id_for(claim_id: str) -> str:
     """The one workflow id a claim can have, so a second review of it is refused by Temporal."""
     return f"claim-{claim_id}"

@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.actions import ClaimantNotice, CoverageQuery, PayoutOrder, PolicyQuery
     from workflows.authority import ReviewPolicy, refusal_reason
-    from workflows.claim import Claim
+    from workflows.claim import Claim, money
     from workflows.evidence import (
         AssessmentRequest,
         ClaimAssessment,
@@ -169,7 +169,8 @@ class ClaimReviewWorkflow:
                     CoverageQuery(claim=claim, policy=policy.policy),
                     start_to_close_timeout=TOOL_TIMEOUT,
                     retry_policy=TOOL_RETRY,
-                    summary=f"Check {claim.category} coverage of {claim.amount} {claim.currency}",
+                    summary=f"Check {claim.category} coverage of "
+                    f"{money(claim.amount)} {claim.currency}",
                 ),
                 errors,
             )
@@ -312,16 +313,17 @@ class ClaimReviewWorkflow:
                 ),
                 start_to_close_timeout=SIDE_EFFECT_TIMEOUT,
                 retry_policy=SIDE_EFFECT_RETRY,
-                summary=f"Pay {amount} {claim.currency} to {claim.claimant.id}",
+                summary=f"Pay {money(amount)} {claim.currency} to {claim.claimant.id}",
             )
             payout_id = receipt.payout_id
         await self._notify(
             claim,
             "approved",
-            f"Your claim {claim.claim_id} is approved; we are paying {amount} {claim.currency}.",
+            f"Your claim {claim.claim_id} is approved; "
+            f"we are paying {money(amount)} {claim.currency}.",
         )
         outcome = self._finish(OutcomeStatus.COMPLETED, decision, amount, payout_id)
-        self._transition(Step.COMPLETED, f"paid {amount} {claim.currency}")
+        self._transition(Step.COMPLETED, f"paid {money(amount)} {claim.currency}")
         return outcome
 
     async def _reject(self, claim: Claim, decision: DecisionRecord) -> ClaimOutcome:
@@ -487,7 +489,7 @@ def _summarize(result: object) -> str:
         return f"policy {result.policy_number} {result.policy.status}"
     if isinstance(result, CoverageCheck):
         if result.covered:
-            return f"covered; payable {result.payable_amount}"
+            return f"covered; payable {money(result.payable_amount)}"
         return "not covered: " + "; ".join(result.reasons)
     if isinstance(result, FraudScreen):
         return (

@@ -11,7 +11,7 @@ from decimal import Decimal
 from pydantic import BaseModel, Field
 
 from workflows.authority import ReviewPolicy
-from workflows.claim import Money
+from workflows.claim import Money, money
 from workflows.evidence import ClaimAssessment, Evidence, Recommendation
 
 
@@ -34,7 +34,8 @@ def route_claim(
         reasons.append(f"model recommends {assessment.recommendation}")
     if proposed > policy.auto_approval_limit:
         reasons.append(
-            f"payout {proposed} is over the auto-approval limit of {policy.auto_approval_limit}"
+            f"payout {money(proposed)} is over the auto-approval limit of "
+            f"{money(policy.auto_approval_limit)}"
         )
     if assessment.confidence < policy.min_auto_approval_confidence:
         reasons.append(
@@ -42,7 +43,9 @@ def route_claim(
             f"{policy.min_auto_approval_confidence:.2f}"
         )
     if assessment.payout_amount != proposed:
-        reasons.append(f"model proposes {assessment.payout_amount}, coverage allows {proposed}")
+        reasons.append(
+            f"model proposes {money(assessment.payout_amount)}, coverage allows {money(proposed)}"
+        )
     if proposed <= Decimal(0):
         reasons.append("nothing is payable under the policy")
     reasons.extend(evidence.concerns)
