@@ -174,7 +174,7 @@ async def test_refused_decisions_are_recorded_and_the_claim_keeps_waiting(
     assert [AuditOutcome.REFUSED] * 4 == [e.outcome for e in refusals]
     assert ["mallory", "sam", "unknown", "unknown"] == [e.actor for e in refusals]
     assert "not in the approver directory" in refusals[0].detail
-    assert "exceeds sam's approval limit of 5000" in refusals[1].detail
+    assert "exceeds sam's approval limit of 5,000.00" in refusals[1].detail
     assert "approver" in refusals[2].detail
     assert (waiting.version, waiting.current_step, waiting.pending_actions) == (
         after.version,

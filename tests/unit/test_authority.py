@@ -17,7 +17,7 @@ from workflows.authority import refusal_reason
         ("sam", True, "5000", 0, None),
         ("sam", False, "9000", 0, None),
         ("mallory", True, "10", 0, "'mallory' is not in the approver directory"),
-        ("sam", True, "5000.01", 0, "payout 5000.01 exceeds sam's approval limit of 5000"),
+        ("sam", True, "5000.01", 0, "payout 5,000.01 exceeds sam's approval limit of 5,000.00"),
         ("sam", True, "100", 1, "the claim is escalated to senior-approvers"),
         ("maria", True, "100", 1, None),
         ("maria", True, "50001", 1, "exceeds maria's approval limit"),

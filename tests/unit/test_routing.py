@@ -28,7 +28,7 @@ def test_small_clean_confident_approval_is_auto_approved() -> None:
 @pytest.mark.parametrize(
     ("changes", "payable", "reason"),
     [
-        ({"payout_amount": Decimal("1250")}, "1250", "over the auto-approval limit of 1000"),
+        ({"payout_amount": Decimal("1250")}, "1250", "over the auto-approval limit of 1,000.00"),
         ({"confidence": 0.79}, "420", "confidence 0.79 is below 0.80"),
         ({"recommendation": Recommendation.REFER}, "420", "model recommends refer"),
         (
@@ -36,7 +36,7 @@ def test_small_clean_confident_approval_is_auto_approved() -> None:
             "420",
             "model recommends deny",
         ),
-        ({"payout_amount": Decimal("999")}, "420", "model proposes 999, coverage allows 420"),
+        ({"payout_amount": Decimal("999")}, "420", "model proposes 999.00, coverage allows 420.00"),
     ],
 )
 def test_anything_else_goes_to_a_human(
