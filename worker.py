@@ -16,8 +16,8 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.evidence_tools import EvidenceTools
-from activities.llm import AssessmentActivities, LlmSettings, build_chat_model
+from activities.evidence_tools import EvidenceTools, as_langchain_tools
+from activities.llm import AgentActivities, LlmSettings, build_chat_model
 from activities.payments import Ledger, PaymentActivities
 from activities.records import SystemOfRecord
 from activities.review_policy import ReviewPolicyActivities, load_review_policy_file
@@ -38,8 +38,8 @@ def create_worker(client: Client, settings: Settings, llm: LlmSettings | None = 
     """Build the worker, failing now, with a clear message, on any configuration it cannot use."""
     llm = llm or LlmSettings.from_env({**os.environ, "CLAIMS_LLM": settings.llm})
     load_review_policy_file(settings.approvers_file)
-    tools = EvidenceTools(SystemOfRecord.from_file(settings.records_file))
-    assessment = AssessmentActivities(build_chat_model(llm), llm)
+    tools = EvidenceTools(SystemOfRecord.open(settings.records_db, seed=settings.records_file))
+    agent = AgentActivities(build_chat_model(llm), llm, as_langchain_tools(tools))
     payments = PaymentActivities(Ledger(settings.ledger_db))
     policy = ReviewPolicyActivities(settings.approvers_file)
     log.info(
@@ -47,7 +47,7 @@ def create_worker(client: Client, settings: Settings, llm: LlmSettings | None = 
         task_queue=settings.task_queue,
         llm=llm.label,
         offline_llm=llm.offline,
-        records=str(settings.records_file),
+        records=str(settings.records_db),
         ledger=str(settings.ledger_db),
     )
     return Worker(
@@ -58,8 +58,11 @@ def create_worker(client: Client, settings: Settings, llm: LlmSettings | None = 
             policy.load_review_policy,
             tools.lookup_policy,
             tools.check_coverage,
-            tools.screen_for_fraud,
-            assessment.assess_claim,
+            tools.search_claim_history,
+            tools.screen_watchlist,
+            tools.inventory_documents,
+            tools.check_currency_limit,
+            agent.agent_turn,
             payments.issue_payout,
             payments.notify_claimant,
         ],

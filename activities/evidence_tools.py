@@ -1,53 +1,86 @@
-"""Tool activities: what an adjuster would look up before forming a view of a claim."""
+"""Tool activities: what an adjuster looks up before forming a view of a claim.
+
+Each tool reads only the local system of record, so the workflow runs them as local
+activities. Arguments arrive validated by the workflow (see `workflows.tools`).
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
+from langchain_core.tools import BaseTool, StructuredTool
+from pydantic import BaseModel
 from temporalio import activity
 
-from activities.records import SystemOfRecord, within_days
-from workflows.actions import CoverageQuery, PolicyQuery
-from workflows.claim import Claim, money
-from workflows.evidence import CoverageCheck, FraudScreen, PolicyLookup, PolicyStatus
+from activities.records import SystemOfRecord
+from workflows.claim import money
+from workflows.evidence import (
+    ClaimHistory,
+    CoverageCheck,
+    DocumentInventory,
+    LimitCheck,
+    PolicyLookup,
+    PolicyStatus,
+    WatchlistScreen,
+)
+from workflows.tools import (
+    TOOLS,
+    CheckCoverageArgs,
+    CheckCurrencyLimitArgs,
+    InventoryDocumentsArgs,
+    LookupPolicyArgs,
+    ScreenWatchlistArgs,
+    SearchClaimHistoryArgs,
+    ToolSpec,
+)
 
 # Two claims by one person for the same amount within this many days are worth a look.
-DUPLICATE_WINDOW_DAYS = 30
+DUPLICATE_WINDOW = timedelta(days=30)
 
 
 class EvidenceTools:
-    """Policy lookup, coverage check and fraud screen over the system of record."""
+    """The six tools over the system of record."""
 
     def __init__(self, records: SystemOfRecord) -> None:
         self._records = records
 
     @activity.defn
-    async def lookup_policy(self, query: PolicyQuery) -> PolicyLookup:
+    async def lookup_policy(self, args: LookupPolicyArgs) -> PolicyLookup:
         """Find the policy the claim is made under."""
-        policy = self._records.policy(query.policy_number)
+        policy = await asyncio.to_thread(self._records.policy, args.policy_number)
         return PolicyLookup(
-            policy_number=query.policy_number, found=policy is not None, policy=policy
+            policy_number=args.policy_number, found=policy is not None, policy=policy
         )
 
     @activity.defn
-    async def check_coverage(self, query: CoverageQuery) -> CoverageCheck:
+    async def check_coverage(self, args: CheckCoverageArgs) -> CoverageCheck:
         """Decide whether the policy covers the claim and the most it would pay."""
-        claim, policy = query.claim, query.policy
+        policy = await asyncio.to_thread(self._records.policy, args.policy_number)
+        if policy is None:
+            return CoverageCheck(
+                covered=False,
+                payable_amount=Decimal(0),
+                reasons=[f"policy {args.policy_number} not found"],
+            )
         reasons: list[str] = []
         if policy.status is not PolicyStatus.ACTIVE:
             reasons.append(f"policy {policy.policy_number} is {policy.status}")
-        if policy.holder_id != claim.claimant.id:
-            reasons.append(f"claimant {claim.claimant.id} is not the policy holder")
-        if claim.category not in policy.covered_categories:
-            reasons.append(f"category {claim.category} is not covered by the policy")
-        if claim.currency != policy.currency:
-            reasons.append(f"claim is in {claim.currency}, the policy pays in {policy.currency}")
-        if not policy.valid_from <= claim.incident_date <= policy.valid_to:
+        if policy.holder_id != args.claimant_id:
+            reasons.append(f"claimant {args.claimant_id} is not the policy holder")
+        if args.category not in policy.covered_categories:
+            reasons.append(f"category {args.category} is not covered by the policy")
+        if args.currency != policy.currency:
+            reasons.append(f"claim is in {args.currency}, the policy pays in {policy.currency}")
+        if not policy.valid_from <= args.incident_date <= policy.valid_to:
             reasons.append(
-                f"incident on {claim.incident_date} is outside the policy period "
+                f"incident on {args.incident_date} is outside the policy period "
                 f"{policy.valid_from} to {policy.valid_to}"
             )
-        payable = max(min(claim.amount - policy.deductible, policy.per_claim_limit), Decimal(0))
+        payable = max(min(args.amount - policy.deductible, policy.per_claim_limit), Decimal(0))
         if payable == 0 and not reasons:
             reasons.append(f"amount does not exceed the deductible of {money(policy.deductible)}")
         if reasons:
@@ -55,16 +88,71 @@ class EvidenceTools:
         return CoverageCheck(covered=True, payable_amount=payable)
 
     @activity.defn
-    async def screen_for_fraud(self, claim: Claim) -> FraudScreen:
-        """Look for earlier claims that this one repeats, and for watch-listed parties."""
+    async def search_claim_history(self, args: SearchClaimHistoryArgs) -> ClaimHistory:
+        """The claimant's earlier claims, and those this one looks like a repeat of."""
+        prior = await asyncio.to_thread(self._records.claims_by, args.claimant_id)
         duplicates = [
-            prior
-            for prior in self._records.claims_by(claim.claimant.id)
-            if prior.claim_id != claim.claim_id
-            and prior.amount == claim.amount
-            and within_days(prior.incident_date, claim.incident_date, DUPLICATE_WINDOW_DAYS)
+            p
+            for p in prior
+            if p.amount == args.amount
+            and abs(p.incident_date - args.incident_date) <= DUPLICATE_WINDOW
         ]
-        hits = self._records.watchlist_matches(
-            claim.claimant.id, claim.claimant.email, claim.policy_number
+        return ClaimHistory(prior_claims=prior, duplicates=duplicates)
+
+    @activity.defn
+    async def screen_watchlist(self, args: ScreenWatchlistArgs) -> WatchlistScreen:
+        """Watch-list matches on the claimant or the policy."""
+        hits = await asyncio.to_thread(
+            self._records.watchlist_matches, args.claimant_id, args.policy_number
         )
-        return FraudScreen(duplicates=[d.as_prior_claim() for d in duplicates], watchlist_hits=hits)
+        return WatchlistScreen(hits=hits)
+
+    @activity.defn
+    async def inventory_documents(self, args: InventoryDocumentsArgs) -> DocumentInventory:
+        """Required documents for the category, and which of them are missing."""
+        required = await asyncio.to_thread(self._records.required_documents, args.category)
+        present = sorted(set(args.document_kinds))
+        missing = [kind for kind in required if kind not in present]
+        return DocumentInventory(required=required, present=present, missing=missing)
+
+    @activity.defn
+    async def check_currency_limit(self, args: CheckCurrencyLimitArgs) -> LimitCheck:
+        """The claim's currency against the policy's, and its amount against the limit."""
+        policy = await asyncio.to_thread(self._records.policy, args.policy_number)
+        if policy is None:
+            return LimitCheck(policy_found=False)
+        return LimitCheck(
+            policy_found=True,
+            currency_matches=args.currency == policy.currency,
+            policy_currency=policy.currency,
+            per_claim_limit=policy.per_claim_limit,
+            within_limit=args.amount <= policy.per_claim_limit,
+        )
+
+
+def as_langchain_tools(tools: EvidenceTools) -> list[BaseTool]:
+    """The same tools as LangChain tools: the schemas the model is bound to, runnable alone.
+
+    In the agent the workflow runs each call as its own activity; these objects carry the
+    names, descriptions and pydantic argument schemas the model sees, and run the same
+    code when used outside Temporal (a notebook, another LangChain agent).
+    """
+
+    def wrap(spec: ToolSpec, method: Callable[[Any], Awaitable[BaseModel]]) -> BaseTool:
+        async def run(**kwargs: Any) -> str:
+            result = await method(spec.args.model_validate(kwargs))
+            return result.model_dump_json()
+
+        return StructuredTool.from_function(
+            coroutine=run, name=spec.name, description=spec.description, args_schema=spec.args
+        )
+
+    methods: dict[str, Callable[[Any], Awaitable[BaseModel]]] = {
+        "lookup_policy": tools.lookup_policy,
+        "check_coverage": tools.check_coverage,
+        "search_claim_history": tools.search_claim_history,
+        "screen_watchlist": tools.screen_watchlist,
+        "inventory_documents": tools.inventory_documents,
+        "check_currency_limit": tools.check_currency_limit,
+    }
+    return [wrap(TOOLS[name], method) for name, method in methods.items()]

@@ -8,9 +8,12 @@ attempt is visible in history.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,23 +21,26 @@ from typing import Any
 import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
-from pydantic import SecretStr, ValidationError
+from langchain_core.tools import BaseTool
+from pydantic import SecretStr
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.offline_model import OfflineClaimsModel
-from activities.prompts import ASSESSMENT_PROMPT_VERSION, assessment_messages
+from activities.prompts import AGENT_PROMPT_VERSION, agent_messages
 from runtime.errors import UserFacingError
-from workflows.claim import money
 from workflows.evidence import (
-    AssessmentRequest,
-    AssessmentResult,
+    AgentTurnRequest,
+    AgentTurnResult,
     ClaimAssessment,
     LlmCallRecord,
     TokenUsage,
+    ToolCallRequest,
 )
+from workflows.tools import SUBMIT_ASSESSMENT
 
 LLM_REQUEST_TIMEOUT_SECONDS = 60.0
+HEARTBEAT_SECONDS = 2.0
 
 
 class LlmConfigError(UserFacingError):
@@ -47,6 +53,7 @@ class LlmSettings:
     model: str
     api_key: str | None = None
     base_url: str | None = None
+    offline_latency_seconds: float = 0.0
 
     @property
     def offline(self) -> bool:
@@ -61,7 +68,18 @@ class LlmSettings:
         env = os.environ if env is None else env
         spec = env.get("CLAIMS_LLM", "offline").strip()
         if spec == "offline":
-            return cls(provider="offline", model=OfflineClaimsModel().model_name)
+            latency_ms = env.get("CLAIMS_OFFLINE_LATENCY_MS", "0")
+            try:
+                latency = float(latency_ms) / 1000
+            except ValueError:
+                raise LlmConfigError(
+                    f"CLAIMS_OFFLINE_LATENCY_MS={latency_ms!r} is not a number of milliseconds"
+                ) from None
+            return cls(
+                provider="offline",
+                model=OfflineClaimsModel().model_name,
+                offline_latency_seconds=latency,
+            )
         provider, _, model = spec.partition(":")
         if provider != "openai" or not model:
             raise LlmConfigError(
@@ -80,7 +98,7 @@ class LlmSettings:
 
 def build_chat_model(settings: LlmSettings) -> BaseChatModel:
     if settings.offline:
-        return OfflineClaimsModel()
+        return OfflineClaimsModel(latency_seconds=settings.offline_latency_seconds)
     from langchain_openai import ChatOpenAI
 
     # Local OpenAI-compatible servers accept any key; the client insists on one.
@@ -142,51 +160,99 @@ def _usage(message: AIMessage) -> TokenUsage | None:
     )
 
 
-class AssessmentActivities:
-    """The LLM call that turns evidence into a structured, validated assessment."""
+def submit_assessment_tool() -> dict[str, Any]:
+    """The final answer, offered to the model as one more tool."""
+    return {
+        "type": "function",
+        "function": {
+            "name": SUBMIT_ASSESSMENT,
+            "description": "Submit your assessment of the claim once the evidence is in.",
+            "parameters": ClaimAssessment.model_json_schema(),
+        },
+    }
 
-    def __init__(self, model: BaseChatModel, settings: LlmSettings) -> None:
-        self._model = model
+
+@asynccontextmanager
+async def heartbeating(every: float = HEARTBEAT_SECONDS) -> AsyncIterator[None]:
+    """Heartbeat while a long model call runs, so a dead worker is noticed in seconds."""
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _response_summary(calls: list[ToolCallRequest], text: str) -> str:
+    if not calls:
+        return f"text only: {text[:120]}" if text else "empty answer"
+    final = next((c for c in calls if c.name == SUBMIT_ASSESSMENT), None)
+    if final is not None:
+        a = final.arguments
+        return (
+            f"{SUBMIT_ASSESSMENT}: {a.get('recommendation')} {a.get('payout_amount')} "
+            f"(confidence {a.get('confidence')})"
+        )
+    return "calls " + ", ".join(c.name for c in calls)
+
+
+class AgentActivities:
+    """One model turn per activity: the conversation so far in, the model's calls out."""
+
+    def __init__(
+        self, model: BaseChatModel, settings: LlmSettings, tools: Sequence[BaseTool]
+    ) -> None:
         self._settings = settings
+        self._tool_names = [t.name for t in tools]
+        self._model = model.bind_tools([*tools, submit_assessment_tool()], tool_choice="any")
 
     @activity.defn
-    async def assess_claim(self, request: AssessmentRequest) -> AssessmentResult:
-        """Ask the model for an assessment; output that fails validation is not retried."""
-        messages = assessment_messages(request)
-        structured = self._model.with_structured_output(ClaimAssessment, include_raw=True)
+    async def agent_turn(self, request: AgentTurnRequest) -> AgentTurnResult:
+        """Ask the model for its next move; provider errors map onto Temporal's retries."""
+        messages = agent_messages(request)
         started = time.monotonic()
         try:
-            answer: Any = await structured.ainvoke(messages)
+            async with heartbeating():
+                answer = await self._model.ainvoke(messages)
         except Exception as error:
             translated = translate_llm_error(error)
             if translated is None:
                 raise
             raise translated from error
         latency_ms = (time.monotonic() - started) * 1000
-        raw: AIMessage = answer["raw"]
-        parsed = answer["parsed"]
-        if not isinstance(parsed, ClaimAssessment):
-            problem = answer.get("parsing_error") or "no structured answer"
-            if isinstance(problem, ValidationError):
-                problem = problem.errors(include_url=False)
-            raise ApplicationError(
-                f"the model's assessment did not validate: {problem}",
-                type="ModelOutputInvalid",
-                non_retryable=True,
+        calls = [
+            ToolCallRequest(id=c.get("id") or f"call_{i}", name=c["name"], arguments=c["args"])
+            for i, c in enumerate(answer.tool_calls)
+        ]
+        calls += [
+            ToolCallRequest(
+                id=c.get("id") or f"invalid_{i}",
+                name=c.get("name") or "",
+                parse_error=f"arguments are not valid JSON: {c.get('error') or c.get('args')}",
             )
+            for i, c in enumerate(answer.invalid_tool_calls)
+        ]
+        text = answer.text if isinstance(answer.text, str) else str(answer.content)
+        offered = [*self._tool_names, SUBMIT_ASSESSMENT]
         call = LlmCallRecord(
             model=self._settings.label,
             offline=self._settings.offline,
-            prompt_version=ASSESSMENT_PROMPT_VERSION,
-            prompt_summary=f"{len(messages)} messages; output {ClaimAssessment.__name__}",
-            response_summary=f"{parsed.recommendation} {money(parsed.payout_amount)} "
-            f"(confidence {parsed.confidence:.2f})",
-            token_usage=_usage(raw),
+            prompt_version=AGENT_PROMPT_VERSION,
+            prompt_summary=f"{len(messages)} messages; tools: {', '.join(offered)}",
+            response_summary=_response_summary(calls, text),
+            token_usage=_usage(answer),
             latency_ms=round(latency_ms, 1),
             attempt=activity.info().attempt,
         )
         activity.logger.info(
-            "assessment received",
-            extra={"model": call.model, "recommendation": str(parsed.recommendation)},
+            "model turn",
+            extra={"model": call.model, "calls": [c.name for c in calls], "latency_ms": latency_ms},
         )
-        return AssessmentResult(assessment=parsed, call=call)
+        return AgentTurnResult(calls=calls, text=text[:500], call=call)

@@ -1,21 +1,26 @@
-"""The offline model: a deterministic LangChain chat model for demos, tests and air gaps.
+"""The offline model: a deterministic, tool-calling LangChain chat model.
 
-It is a real `BaseChatModel`, so the same calling code, structured output, callbacks
-and token accounting run for it as for a hosted model. It reads the fenced evidence
-in the prompt and answers the way the reference adjuster rules say, every time.
+It is a real `BaseChatModel`, driven through the same `bind_tools` call, message
+history, callbacks and token accounting as a hosted model, so the agent loop runs
+unchanged without a network. On its first turn it calls every evidence tool it is
+given, with the facts of the fenced claim; once the answers are in, it reads them and
+submits an assessment by fixed adjuster rules. It is the reference behaviour the tests
+pin down.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.messages.ai import UsageMetadata
+from langchain_core.messages.tool import ToolCall
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
@@ -24,74 +29,135 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from activities.prompts import fenced
 from workflows.claim import money
 from workflows.evidence import ClaimAssessment, Recommendation
+from workflows.tools import SUBMIT_ASSESSMENT
 
 OFFLINE_MODEL_NAME = "offline-adjuster-1"
 
 
 class OfflineModelError(ValueError):
-    """The prompt did not carry what the offline model reads; a bug in the calling code."""
+    """The conversation lacks what the offline model reads; a bug in the calling code."""
 
 
 def _approx_tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
-def offline_assessment(claim: dict[str, Any], evidence: dict[str, Any]) -> ClaimAssessment:
-    """The reference adjuster's judgement, from the same evidence a hosted model sees."""
-    coverage = evidence["coverage"]
-    fraud = evidence["fraud"]
-    payable = Decimal(str(coverage["payable_amount"]))
+def evidence_calls(claim: dict[str, Any], tool_names: list[str]) -> list[ToolCall]:
+    """The first turn: every evidence tool on offer, asked about this claim."""
+    arguments: dict[str, dict[str, Any]] = {
+        "lookup_policy": {"policy_number": claim["policy_number"]},
+        "check_coverage": {
+            "policy_number": claim["policy_number"],
+            "claimant_id": claim["claimant"]["id"],
+            "category": claim["category"],
+            "amount": claim["amount"],
+            "currency": claim["currency"],
+            "incident_date": claim["incident_date"],
+        },
+        "search_claim_history": {
+            "claimant_id": claim["claimant"]["id"],
+            "amount": claim["amount"],
+            "incident_date": claim["incident_date"],
+        },
+        "screen_watchlist": {
+            "claimant_id": claim["claimant"]["id"],
+            "policy_number": claim["policy_number"],
+        },
+        "inventory_documents": {
+            "category": claim["category"],
+            "document_kinds": [d["kind"] for d in claim.get("documents", [])],
+        },
+        "check_currency_limit": {
+            "policy_number": claim["policy_number"],
+            "amount": claim["amount"],
+            "currency": claim["currency"],
+        },
+    }
+    return [
+        ToolCall(name=name, args=args, id=f"call_1_{name}", type="tool_call")
+        for name, args in arguments.items()
+        if name in tool_names
+    ]
+
+
+def offline_assessment(
+    claim: dict[str, Any], intake: list[str], answers: dict[str, ToolMessage]
+) -> ClaimAssessment:
+    """The reference adjuster's judgement, from the tool answers a hosted model would see."""
+    results = {
+        name: json.loads(str(m.content)) for name, m in answers.items() if m.status != "error"
+    }
+    failed = sorted(name for name, m in answers.items() if m.status == "error")
     docs = [f"doc:{d['doc_id']}" for d in claim.get("documents", [])]
-    cited = ["policy", "coverage", "fraud_screen", *docs]
-    if not evidence["policy"]["found"] or not coverage["covered"]:
-        reasons = coverage["reasons"] or [f"policy {claim['policy_number']} not found"]
+    coverage = results.get("check_coverage")
+    if coverage is not None and not coverage["covered"]:
         return ClaimAssessment(
             recommendation=Recommendation.DENY,
             payout_amount=Decimal(0),
             confidence=0.85,
-            rationale="Not payable: " + "; ".join(reasons) + " [policy, coverage].",
-            cited_evidence=["policy", "coverage"],
+            rationale="Not payable: " + "; ".join(coverage["reasons"]) + " [check_coverage].",
+            cited_evidence=["lookup_policy", "check_coverage"],
         )
-    if fraud["duplicates"] or fraud["watchlist_hits"]:
-        found = [f"possible duplicate of {d['claim_id']}" for d in fraud["duplicates"]]
-        found += [f"watch-list match on {hit}" for hit in fraud["watchlist_hits"]]
+    payable = Decimal(str(coverage["payable_amount"])) if coverage else Decimal(0)
+    concerns: list[tuple[str, str]] = [(f"{name} failed", name) for name in failed]
+    concerns += [(f"intake: {finding}", "intake") for finding in intake]
+    history = results.get("search_claim_history", {})
+    concerns += [
+        (f"possible duplicate of {d['claim_id']}", "search_claim_history")
+        for d in history.get("duplicates", [])
+    ]
+    concerns += [
+        (f"watch-list match on {hit}", "screen_watchlist")
+        for hit in results.get("screen_watchlist", {}).get("hits", [])
+    ]
+    missing = results.get("inventory_documents", {}).get("missing", [])
+    if missing:
+        concerns.append(("missing documents: " + ", ".join(missing), "inventory_documents"))
+    limits = results.get("check_currency_limit", {})
+    if limits and not (limits["currency_matches"] and limits["within_limit"]):
+        concerns.append(("currency or limit check failed", "check_currency_limit"))
+    if coverage is None:
+        concerns.append(("coverage was not established", "check_coverage"))
+    if concerns:
+        fraud = any(src in {"search_claim_history", "screen_watchlist"} for _, src in concerns)
         return ClaimAssessment(
             recommendation=Recommendation.REFER,
             payout_amount=payable,
-            confidence=0.4,
-            rationale="Covered, but the fraud screen found: "
-            + "; ".join(found)
-            + " [fraud_screen]. A person should review before any payment.",
-            cited_evidence=cited,
-        )
-    if evidence["intake_findings"]:
-        return ClaimAssessment(
-            recommendation=Recommendation.REFER,
-            payout_amount=payable,
-            confidence=0.6,
-            rationale="Covered, but intake found: "
-            + "; ".join(evidence["intake_findings"])
-            + " [intake].",
-            cited_evidence=[*cited, "intake"],
+            confidence=0.4 if fraud else 0.6,
+            rationale="A person should review before any payment: "
+            + "; ".join(f"{text} [{src}]" for text, src in concerns)
+            + ".",
+            cited_evidence=sorted({src for _, src in concerns} | {"check_coverage"}),
         )
     return ClaimAssessment(
         recommendation=Recommendation.APPROVE,
         payout_amount=payable,
-        confidence=0.92 if docs else 0.7,
+        confidence=0.92,
         rationale=(
             f"Policy {claim['policy_number']} is active and covers {claim['category']} "
-            f"[policy, coverage]; payable {money(payable)} {claim['currency']} after "
-            f"deductible and limit; no duplicates or watch-list hits [fraud_screen]; "
-            f"{len(docs)} supporting document(s) on file."
+            f"[lookup_policy, check_coverage]; payable {money(payable)} {claim['currency']} "
+            "after deductible and limit [check_currency_limit]; no duplicates "
+            "[search_claim_history] or watch-list hits [screen_watchlist]; required "
+            f"documents on file [inventory_documents, {', '.join(docs)}]."
         ),
-        cited_evidence=cited,
+        cited_evidence=[
+            "lookup_policy",
+            "check_coverage",
+            "search_claim_history",
+            "screen_watchlist",
+            "inventory_documents",
+            "check_currency_limit",
+            *docs,
+        ],
     )
 
 
 class OfflineClaimsModel(BaseChatModel):
-    """Deterministic tool-calling chat model that assesses claims by fixed rules."""
+    """Deterministic tool-calling chat model that reviews claims by fixed rules."""
 
     model_name: str = OFFLINE_MODEL_NAME
+    # Simulated thinking time, for demos and benchmarks that want realistic pacing.
+    latency_seconds: float = 0.0
 
     @property
     def _llm_type(self) -> str:
@@ -119,30 +185,37 @@ class OfflineClaimsModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        prompt = "\n".join(str(m.content) for m in messages)
-        # The fenced blocks are in the last user turn; the system prompt only names them.
-        request = next((str(m.content) for m in reversed(messages) if m.type == "human"), "")
-        claim_text, evidence_text = fenced(request, "claim"), fenced(request, "evidence")
-        if claim_text is None or evidence_text is None:
-            raise OfflineModelError(
-                "the offline model reads a <claim> and an <evidence> block; the prompt had neither"
-            )
-        assessment = offline_assessment(json.loads(claim_text), json.loads(evidence_text))
-        args = assessment.model_dump(mode="json")
+        if self.latency_seconds:
+            time.sleep(self.latency_seconds)
+        request = next((str(m.content) for m in messages if m.type == "human"), "")
+        claim_text = fenced(request, "claim")
+        if claim_text is None:
+            raise OfflineModelError("the offline model reads a <claim> block; the prompt had none")
+        claim = json.loads(claim_text)
+        intake = json.loads(fenced(request, "intake") or "[]")
         tool_names = [t["function"]["name"] for t in kwargs.get("tools") or []]
-        if ClaimAssessment.__name__ in tool_names:
-            message = AIMessage(
-                content="",
-                tool_calls=[{"name": ClaimAssessment.__name__, "args": args, "id": "call_0"}],
-            )
+        answers = {m.name or "": m for m in messages if isinstance(m, ToolMessage)}
+        evidence_answers = {k: v for k, v in answers.items() if k != SUBMIT_ASSESSMENT}
+        if not evidence_answers and any(n != SUBMIT_ASSESSMENT for n in tool_names):
+            calls = evidence_calls(claim, tool_names)
         else:
-            message = AIMessage(content=json.dumps(args))
-        answer = json.dumps(args)
-        usage = UsageMetadata(
+            assessment = offline_assessment(claim, intake, evidence_answers)
+            turn = sum(1 for m in messages if isinstance(m, AIMessage)) + 1
+            calls = [
+                ToolCall(
+                    name=SUBMIT_ASSESSMENT,
+                    args=assessment.model_dump(mode="json"),
+                    id=f"call_{turn}_{SUBMIT_ASSESSMENT}",
+                    type="tool_call",
+                )
+            ]
+        prompt = "\n".join(str(m.content) for m in messages)
+        answer = json.dumps([c["args"] for c in calls])
+        message = AIMessage(content="", tool_calls=calls)
+        message.usage_metadata = UsageMetadata(
             input_tokens=_approx_tokens(prompt),
             output_tokens=_approx_tokens(answer),
             total_tokens=_approx_tokens(prompt) + _approx_tokens(answer),
         )
-        message.usage_metadata = usage
         message.response_metadata = {"model_name": self.model_name, "offline": True}
         return ChatResult(generations=[ChatGeneration(message=message)])

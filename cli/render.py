@@ -142,7 +142,7 @@ def render_state(state: ClaimState) -> Group:
         why = Table.grid(padding=(0, 2))
         if ctx.evidence:
             _row(why, "concerns", "; ".join(ctx.evidence.concerns) or "none")
-            _row(why, "payable", _money(ctx.evidence.coverage.payable_amount, ctx.currency))
+            _row(why, "payable", _money(ctx.evidence.payable_amount, ctx.currency))
         if ctx.assessment:
             a = ctx.assessment
             _row(

@@ -44,6 +44,7 @@ class Settings:
     server_port: int
     ui_port: int
     records_file: Path
+    records_db: Path
     approvers_file: Path
     ledger_db: Path
     sample_claims_dir: Path
@@ -72,6 +73,7 @@ class Settings:
             server_port=_port(env, "CLAIMS_SERVER_PORT", 7233),
             ui_port=_port(env, "CLAIMS_UI_PORT", 8233),
             records_file=Path(env.get("CLAIMS_RECORDS_FILE", EXAMPLES_DIR / "records.json")),
+            records_db=Path(env.get("CLAIMS_RECORDS_DB", data_dir / "records.db")),
             approvers_file=Path(env.get("CLAIMS_APPROVERS_FILE", EXAMPLES_DIR / "approvers.toml")),
             ledger_db=Path(env.get("CLAIMS_LEDGER_DB", data_dir / "ledger.db")),
             sample_claims_dir=Path(env.get("CLAIMS_SAMPLES_DIR", EXAMPLES_DIR / "claims")),

@@ -11,6 +11,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.llm import LlmSettings
 from runtime.client import ensure_search_attributes
 from runtime.settings import Settings
 from tests.helpers import TEST_SERVER, test_settings
@@ -38,9 +39,11 @@ def claims_worker(time_env: WorkflowEnvironment, tmp_path: Path) -> WorkerFactor
     """Run the real worker (offline model, temp ledger) on its own task queue."""
 
     @asynccontextmanager
-    async def run(**env: str) -> AsyncIterator[tuple[Worker, Settings]]:
+    async def run(
+        llm: LlmSettings | None = None, **env: str
+    ) -> AsyncIterator[tuple[Worker, Settings]]:
         settings = test_settings(tmp_path, **env)
-        worker = create_worker(time_env.client, settings)
+        worker = create_worker(time_env.client, settings, llm)
         async with worker:
             yield worker, settings
 

@@ -16,6 +16,7 @@ from workflows.claim import Money, money
 DEFAULT_AUTO_APPROVAL_LIMIT = Decimal(1000)
 DEFAULT_MIN_AUTO_APPROVAL_CONFIDENCE = 0.8
 DEFAULT_APPROVAL_TIMEOUT_HOURS = 72
+DEFAULT_AGENT_STEP_BUDGET = 8
 
 
 class Role(StrEnum):
@@ -57,6 +58,8 @@ class ReviewPolicy(BaseModel):
         default=DEFAULT_MIN_AUTO_APPROVAL_CONFIDENCE, ge=0, le=1
     )
     approval_timeout_hours: float = Field(default=DEFAULT_APPROVAL_TIMEOUT_HOURS, gt=0)
+    # Model turns the agent may take before the claim goes to a person as it stands.
+    agent_step_budget: int = Field(default=DEFAULT_AGENT_STEP_BUDGET, ge=1, le=50)
     approvers: list[Approver] = Field(min_length=1)
     # Level 0 is the first wait; each timeout moves the claim one rung up.
     escalation_ladder: list[EscalationLevel] = Field(

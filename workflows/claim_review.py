@@ -7,35 +7,24 @@ intake -> gathering_evidence -> assessing -> routing -> [awaiting_manager_approv
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from activities.evidence_tools import EvidenceTools
-    from activities.llm import AssessmentActivities
     from activities.payments import PaymentActivities
     from activities.review_policy import ReviewPolicyActivities
     from signals.messages import DecisionPayload
     from workflows import search_attributes as sa
-    from workflows.actions import ClaimantNotice, CoverageQuery, PayoutOrder, PolicyQuery
+    from workflows.actions import ClaimantNotice, PayoutOrder
+    from workflows.agent import ClaimAgent
     from workflows.authority import ReviewPolicy, refusal_reason
     from workflows.claim import Claim, money
-    from workflows.evidence import (
-        AssessmentRequest,
-        ClaimAssessment,
-        CoverageCheck,
-        Evidence,
-        FraudScreen,
-        PolicyLookup,
-    )
     from workflows.intake import intake_findings
     from workflows.routing import RoutingDecision, route_claim
     from workflows.state import (
@@ -47,25 +36,13 @@ with workflow.unsafe.imports_passed_through():
         OutcomeStatus,
         PendingAction,
         PendingActionType,
-        ReasoningStep,
         Step,
-        ToolCallRecord,
     )
-
-T = TypeVar("T")
 
 AGENT_ACTOR = "claim-review-agent"
 
 POLICY_TIMEOUT = timedelta(seconds=30)
-TOOL_TIMEOUT = timedelta(seconds=30)
-TOOL_RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=10))
-LLM_TIMEOUT = timedelta(minutes=2)
-LLM_RETRY = RetryPolicy(
-    maximum_attempts=6,
-    initial_interval=timedelta(seconds=2),
-    maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=["ModelOutputInvalid", "LlmAuthenticationFailed"],
-)
+POLICY_RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=10))
 # Payout and notice are idempotent, so they retry until the ledger answers.
 SIDE_EFFECT_TIMEOUT = timedelta(seconds=30)
 SIDE_EFFECT_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
@@ -90,27 +67,35 @@ class ClaimReviewWorkflow:
 
     @workflow.run
     async def run(self, claim: Claim) -> ClaimOutcome:
-        self._publish()
+        self.publish()
         self._policy = await workflow.execute_activity_method(
             ReviewPolicyActivities.load_review_policy,
             start_to_close_timeout=POLICY_TIMEOUT,
-            retry_policy=TOOL_RETRY,
+            retry_policy=POLICY_RETRY,
             summary="Load review policy and approver directory",
         )
         findings = intake_findings(claim, today=workflow.now().date())
-        self._transition(
-            Step.GATHERING_EVIDENCE,
-            "accepted at intake" + (f" with findings: {'; '.join(findings)}" if findings else ""),
+        agent = ClaimAgent(
+            claim=claim,
+            state=self._state,
+            host=self,
+            step_budget=self._policy.agent_step_budget,
+            intake_findings=findings,
         )
-        evidence = await self._gather_evidence(claim, findings)
-        self._state.context.evidence = evidence
+        result = await agent.run()
+        self._state.context.evidence = result.evidence
+        self._state.context.assessment = result.assessment
 
-        self._transition(Step.ASSESSING, "evidence gathered")
-        assessment = await self._assess(claim, evidence)
-        self._state.context.assessment = assessment
-
-        self._transition(Step.ROUTING, "assessment received" if assessment else "no assessment")
-        routing = route_claim(assessment=assessment, evidence=evidence, policy=self._policy)
+        self.transition(
+            Step.ROUTING,
+            "assessment received" if result.assessment else f"no assessment: {result.stop_reason}",
+        )
+        routing = route_claim(
+            assessment=result.assessment,
+            evidence=result.evidence,
+            policy=self._policy,
+            no_assessment_because=result.stopped_because,
+        )
         self._state.context.routing = routing
 
         if routing.auto_approve:
@@ -144,108 +129,12 @@ class ClaimReviewWorkflow:
 
     # -- steps -------------------------------------------------------------------------
 
-    async def _gather_evidence(self, claim: Claim, findings: list[str]) -> Evidence:
-        errors: list[str] = []
-        policy = await self._use_tool(
-            "lookup_policy",
-            {"policy_number": claim.policy_number},
-            workflow.execute_activity_method(
-                EvidenceTools.lookup_policy,
-                PolicyQuery(policy_number=claim.policy_number),
-                start_to_close_timeout=TOOL_TIMEOUT,
-                retry_policy=TOOL_RETRY,
-                summary=f"Look up policy {claim.policy_number}",
-            ),
-            errors,
-        )
-        policy = policy or PolicyLookup(policy_number=claim.policy_number, found=False)
-        coverage: CoverageCheck | None = None
-        if policy.policy is not None:
-            coverage = await self._use_tool(
-                "check_coverage",
-                {"policy_number": claim.policy_number, "category": claim.category},
-                workflow.execute_activity_method(
-                    EvidenceTools.check_coverage,
-                    CoverageQuery(claim=claim, policy=policy.policy),
-                    start_to_close_timeout=TOOL_TIMEOUT,
-                    retry_policy=TOOL_RETRY,
-                    summary=f"Check {claim.category} coverage of "
-                    f"{money(claim.amount)} {claim.currency}",
-                ),
-                errors,
-            )
-        coverage = coverage or CoverageCheck(
-            covered=False, payable_amount=Decimal(0), reasons=["coverage could not be checked"]
-        )
-        fraud = await self._use_tool(
-            "screen_for_fraud",
-            {"claimant_id": claim.claimant.id, "amount": str(claim.amount)},
-            workflow.execute_activity_method(
-                EvidenceTools.screen_for_fraud,
-                claim,
-                start_to_close_timeout=TOOL_TIMEOUT,
-                retry_policy=TOOL_RETRY,
-                summary="Screen for duplicates and watch-list matches",
-            ),
-            errors,
-        )
-        return Evidence(
-            policy=policy,
-            coverage=coverage,
-            fraud=fraud or FraudScreen(),
-            intake_findings=findings,
-            tool_errors=errors,
-        )
-
-    async def _use_tool(
-        self, name: str, arguments: dict[str, Any], call: Awaitable[T], errors: list[str]
-    ) -> T | None:
-        """Run one tool activity and trace it; a tool that keeps failing becomes a concern."""
-        started = workflow.now()
-        result: T | None = None
-        error: str | None = None
-        try:
-            result = await call
-        except ActivityError as failure:
-            error = str(failure.cause or failure)
-            errors.append(f"{name} failed: {error}")
-        self._state.llm_state.tool_call_history.append(
-            ToolCallRecord(
-                name=name,
-                arguments=arguments,
-                result_summary=_summarize(result),
-                duration_ms=(workflow.now() - started).total_seconds() * 1000,
-                error=error,
-                at=started,
-            )
-        )
-        return result
-
-    async def _assess(self, claim: Claim, evidence: Evidence) -> ClaimAssessment | None:
-        try:
-            result = await workflow.execute_activity_method(
-                AssessmentActivities.assess_claim,
-                AssessmentRequest(claim=claim, evidence=evidence),
-                start_to_close_timeout=LLM_TIMEOUT,
-                retry_policy=LLM_RETRY,
-                summary="Assess the claim with the model",
-            )
-        except ActivityError as failure:
-            self._audit(
-                AGENT_ACTOR, "assess", AuditOutcome.RECORDED, f"assessment failed: {failure.cause}"
-            )
-            return None
-        self._state.llm_state.reasoning_trace.append(
-            ReasoningStep(at=workflow.now(), call=result.call, assessment=result.assessment)
-        )
-        return result.assessment
-
     async def _await_human_decision(self, routing: RoutingDecision) -> DecisionRecord:
         """Wait for an authorised person; each missed deadline escalates one level up."""
         assert self._policy is not None
         reason = "; ".join(routing.reasons)
         self._open_wait()
-        self._transition(Step.AWAITING_MANAGER_APPROVAL, f"needs a human: {reason}")
+        self.transition(Step.AWAITING_MANAGER_APPROVAL, f"needs a human: {reason}")
         while True:
             deadline = self._state.pending_actions[0].timeout
             try:
@@ -291,13 +180,13 @@ class ClaimReviewWorkflow:
             AGENT_ACTOR, DecisionKind.ESCALATE, f"no decision from {missed} within {hours:g}h"
         )
         self._open_wait()
-        self._transition(
+        self.transition(
             Step.AWAITING_MANAGER_APPROVAL,
             f"no decision from {missed} within {hours:g}h; escalated to {target}",
         )
 
     async def _pay(self, claim: Claim, decision: DecisionRecord, amount: Decimal) -> ClaimOutcome:
-        self._transition(Step.EXECUTING, f"{decision.decision} by {decision.actor}")
+        self.transition(Step.EXECUTING, f"{decision.decision} by {decision.actor}")
         workflow_id = self._state.workflow_id
         payout_id: str | None = None
         if amount > 0:
@@ -323,7 +212,7 @@ class ClaimReviewWorkflow:
             f"we are paying {money(amount)} {claim.currency}.",
         )
         outcome = self._finish(OutcomeStatus.COMPLETED, decision, amount, payout_id)
-        self._transition(Step.COMPLETED, f"paid {money(amount)} {claim.currency}")
+        self.transition(Step.COMPLETED, f"paid {money(amount)} {claim.currency}")
         return outcome
 
     async def _reject(self, claim: Claim, decision: DecisionRecord) -> ClaimOutcome:
@@ -334,7 +223,7 @@ class ClaimReviewWorkflow:
             + (f" Reason: {decision.comment}" if decision.comment else ""),
         )
         outcome = self._finish(OutcomeStatus.REJECTED, decision, Decimal(0), None)
-        self._transition(Step.REJECTED, f"rejected by {decision.actor}")
+        self.transition(Step.REJECTED, f"rejected by {decision.actor}")
         return outcome
 
     async def _notify(self, claim: Claim, kind: str, body: str) -> None:
@@ -383,11 +272,11 @@ class ClaimReviewWorkflow:
             problems = "; ".join(
                 f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in invalid.errors()
             )
-            self._audit(actor, kind, AuditOutcome.REFUSED, f"invalid payload: {problems}")
+            self.audit(actor, kind, AuditOutcome.REFUSED, f"invalid payload: {problems}")
             return
         refusal = self._why_not(message.approver, kind)
         if refusal is not None:
-            self._audit(message.approver, kind, AuditOutcome.REFUSED, refusal)
+            self.audit(message.approver, kind, AuditOutcome.REFUSED, refusal)
             return
         self._decision = self._record_decision(message.approver, kind, message.comment)
 
@@ -411,12 +300,12 @@ class ClaimReviewWorkflow:
     def _record_decision(self, actor: str, kind: DecisionKind, comment: str) -> DecisionRecord:
         decision = DecisionRecord(at=workflow.now(), actor=actor, decision=kind, comment=comment)
         self._state.context.previous_decisions.append(decision)
-        self._audit(actor, kind, AuditOutcome.ACCEPTED, comment)
+        self.audit(actor, kind, AuditOutcome.ACCEPTED, comment)
         return decision
 
     # -- state bookkeeping ---------------------------------------------------------------
 
-    def _transition(self, to: Step, reason: str) -> None:
+    def transition(self, to: Step, reason: str) -> None:
         """The one way the step changes: version, transition record, search attributes, log."""
         record = self._state.transition(
             to,
@@ -424,7 +313,7 @@ class ClaimReviewWorkflow:
             at=workflow.now(),
             history_length=workflow.info().get_current_history_length(),
         )
-        self._publish()
+        self.publish()
         workflow.logger.info(
             "claim moved to %s",
             to,
@@ -436,7 +325,7 @@ class ClaimReviewWorkflow:
             },
         )
 
-    def _audit(self, actor: str, action: str, outcome: AuditOutcome, detail: str) -> None:
+    def audit(self, actor: str, action: str, outcome: AuditOutcome, detail: str) -> None:
         entry = self._state.audit(
             at=workflow.now(), actor=actor, action=str(action), outcome=outcome, detail=detail
         )
@@ -453,7 +342,7 @@ class ClaimReviewWorkflow:
             },
         )
 
-    def _publish(self) -> None:
+    def publish(self) -> None:
         """Mirror where the claim is into search attributes and the UI's current details."""
         state = self._state
         wait = state.pending_actions[0] if state.pending_actions else None
@@ -478,21 +367,3 @@ class ClaimReviewWorkflow:
         if state.context.routing and state.context.routing.reasons:
             details += "\n\nWhy: " + "; ".join(state.context.routing.reasons)
         workflow.set_current_details(details)
-
-
-def _summarize(result: object) -> str:
-    if result is None:
-        return "no result"
-    if isinstance(result, PolicyLookup):
-        if result.policy is None:
-            return f"policy {result.policy_number} not found"
-        return f"policy {result.policy_number} {result.policy.status}"
-    if isinstance(result, CoverageCheck):
-        if result.covered:
-            return f"covered; payable {money(result.payable_amount)}"
-        return "not covered: " + "; ".join(result.reasons)
-    if isinstance(result, FraudScreen):
-        return (
-            f"{len(result.duplicates)} duplicate(s), {len(result.watchlist_hits)} watch-list hit(s)"
-        )
-    return type(result).__name__

@@ -7,7 +7,9 @@ purpose: summaries and references, never whole documents, so histories stay smal
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,39 +59,84 @@ class PriorClaim(BaseModel):
     status: str
 
 
-class FraudScreen(BaseModel):
-    """Duplicates among earlier claims and hits on the watch-list."""
-
+class ClaimHistory(BaseModel):
+    prior_claims: list[PriorClaim] = Field(default_factory=list)
     duplicates: list[PriorClaim] = Field(default_factory=list)
-    watchlist_hits: list[str] = Field(default_factory=list)
 
-    @property
-    def clean(self) -> bool:
-        return not self.duplicates and not self.watchlist_hits
+
+class WatchlistScreen(BaseModel):
+    hits: list[str] = Field(default_factory=list)
+
+
+class DocumentInventory(BaseModel):
+    required: list[str] = Field(default_factory=list)
+    present: list[str] = Field(default_factory=list)
+    missing: list[str] = Field(default_factory=list)
+
+
+class LimitCheck(BaseModel):
+    policy_found: bool
+    currency_matches: bool = False
+    policy_currency: str | None = None
+    per_claim_limit: Money | None = None
+    within_limit: bool = False
 
 
 class Evidence(BaseModel):
-    """Everything the tools found, in the shape the model and the routing rules read."""
+    """What the tools found, filled in as the agent calls them; gaps are concerns too."""
 
-    policy: PolicyLookup
-    coverage: CoverageCheck
-    fraud: FraudScreen
+    policy: PolicyLookup | None = None
+    coverage: CoverageCheck | None = None
+    history: ClaimHistory | None = None
+    watchlist: WatchlistScreen | None = None
+    documents: DocumentInventory | None = None
+    limits: LimitCheck | None = None
     intake_findings: list[str] = Field(default_factory=list)
     tool_errors: list[str] = Field(default_factory=list)
+
+    @property
+    def payable_amount(self) -> Decimal:
+        if self.coverage is None or not self.coverage.covered:
+            return Decimal(0)
+        return self.coverage.payable_amount
+
+    @property
+    def unchecked(self) -> list[str]:
+        """Checks the agent never completed: without them nothing is paid unseen."""
+        pieces = {
+            "lookup_policy": self.policy,
+            "check_coverage": self.coverage,
+            "search_claim_history": self.history,
+            "screen_watchlist": self.watchlist,
+            "inventory_documents": self.documents,
+            "check_currency_limit": self.limits,
+        }
+        return [name for name, piece in pieces.items() if piece is None]
 
     @property
     def concerns(self) -> list[str]:
         """Reasons a careful adjuster would not let this claim through unseen."""
         found: list[str] = [*self.intake_findings, *self.tool_errors]
-        if not self.policy.found:
-            found.append(f"policy {self.policy.policy_number} not found")
-        elif self.policy.policy and self.policy.policy.status is not PolicyStatus.ACTIVE:
-            found.append(f"policy is {self.policy.policy.status}")
-        if not self.coverage.covered:
+        found.extend(f"not checked: {name}" for name in self.unchecked)
+        if self.policy is not None:
+            if not self.policy.found:
+                found.append(f"policy {self.policy.policy_number} not found")
+            elif self.policy.policy and self.policy.policy.status is not PolicyStatus.ACTIVE:
+                found.append(f"policy is {self.policy.policy.status}")
+        if self.coverage is not None and not self.coverage.covered:
             found.extend(self.coverage.reasons or ["not covered"])
-        found.extend(f"possible duplicate of {prior.claim_id}" for prior in self.fraud.duplicates)
-        found.extend(f"watch-list: {hit}" for hit in self.fraud.watchlist_hits)
-        return found
+        if self.history is not None:
+            found.extend(f"possible duplicate of {p.claim_id}" for p in self.history.duplicates)
+        if self.watchlist is not None:
+            found.extend(f"watch-list: {hit}" for hit in self.watchlist.hits)
+        if self.documents is not None and self.documents.missing:
+            found.append("missing documents: " + ", ".join(self.documents.missing))
+        if self.limits is not None and self.limits.policy_found:
+            if not self.limits.currency_matches:
+                found.append(f"currency differs from the policy's {self.limits.policy_currency}")
+            if not self.limits.within_limit:
+                found.append("amount is over the policy's per-claim limit")
+        return list(dict.fromkeys(found))
 
     @property
     def clean(self) -> bool:
@@ -140,11 +187,43 @@ class LlmCallRecord(BaseModel):
     attempt: int
 
 
-class AssessmentRequest(BaseModel):
+class ToolCallRequest(BaseModel):
+    """A tool call as the model asked for it, before any validation."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    parse_error: str | None = None
+
+
+class ToolAnswer(BaseModel):
+    """What the model is told about one of its calls: a result as JSON, or an error."""
+
+    call_id: str
+    name: str
+    content: str
+    error: bool = False
+
+
+class AgentStep(BaseModel):
+    """One model turn and the answers to its calls, as the next turn replays it."""
+
+    calls: list[ToolCallRequest]
+    answers: list[ToolAnswer] = Field(default_factory=list)
+    # A turn without tool calls: what the model said, and what it was told back.
+    text: str = ""
+    note: str = ""
+
+
+class AgentTurnRequest(BaseModel):
     claim: Claim
-    evidence: Evidence
+    steps: list[AgentStep] = Field(default_factory=list)
+    intake_findings: list[str] = Field(default_factory=list)
 
 
-class AssessmentResult(BaseModel):
-    assessment: ClaimAssessment
+class AgentTurnResult(BaseModel):
+    """The model's turn: the calls it made (the final answer is a call too) and the trace."""
+
+    calls: list[ToolCallRequest] = Field(default_factory=list)
+    text: str = ""
     call: LlmCallRecord

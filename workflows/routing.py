@@ -22,12 +22,16 @@ class RoutingDecision(BaseModel):
 
 
 def route_claim(
-    *, assessment: ClaimAssessment | None, evidence: Evidence, policy: ReviewPolicy
+    *,
+    assessment: ClaimAssessment | None,
+    evidence: Evidence,
+    policy: ReviewPolicy,
+    no_assessment_because: str | None = None,
 ) -> RoutingDecision:
     """Auto-approve only a small, clean, confidently approved claim; send the rest to a human."""
-    proposed = evidence.coverage.payable_amount
+    proposed = evidence.payable_amount
     if assessment is None:
-        reasons = ["no assessment from the model", *evidence.concerns]
+        reasons = [no_assessment_because or "no assessment from the model", *evidence.concerns]
         return RoutingDecision(auto_approve=False, proposed_payout=proposed, reasons=reasons)
     reasons = []
     if assessment.recommendation is not Recommendation.APPROVE:

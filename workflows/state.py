@@ -34,9 +34,10 @@ class Step(StrEnum):
 
 
 ALLOWED_TRANSITIONS: dict[Step, frozenset[Step]] = {
-    Step.INTAKE: frozenset({Step.GATHERING_EVIDENCE, Step.REJECTED}),
+    Step.INTAKE: frozenset({Step.ASSESSING, Step.REJECTED}),
+    # The agent loop alternates: a model turn, then the tools it asked for.
     Step.GATHERING_EVIDENCE: frozenset({Step.ASSESSING}),
-    Step.ASSESSING: frozenset({Step.ROUTING}),
+    Step.ASSESSING: frozenset({Step.ASSESSING, Step.GATHERING_EVIDENCE, Step.ROUTING}),
     Step.ROUTING: frozenset({Step.EXECUTING, Step.AWAITING_MANAGER_APPROVAL}),
     # Escalation is a transition within the wait: same step, new version.
     Step.AWAITING_MANAGER_APPROVAL: frozenset(
@@ -54,6 +55,7 @@ class InvalidTransitionError(ValueError):
 
 class PendingActionType(StrEnum):
     WAIT_FOR_APPROVAL = "wait_for_approval"
+    RATE_LIMIT = "rate_limit"
 
 
 class PendingAction(BaseModel):
@@ -122,6 +124,7 @@ class ToolCallRecord(BaseModel):
 
 class ReasoningStep(BaseModel):
     at: datetime
+    turn: int = 0
     call: LlmCallRecord
     assessment: ClaimAssessment | None = None
 

@@ -6,17 +6,21 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from workflows.agent import EVIDENCE_FIELD
 from workflows.authority import Approver, ReviewPolicy, Role
 from workflows.evidence import (
     ClaimAssessment,
+    ClaimHistory,
     CoverageCheck,
+    DocumentInventory,
     Evidence,
-    FraudScreen,
+    LimitCheck,
     PolicyLookup,
     PolicyRecord,
     PolicyStatus,
     PriorClaim,
     Recommendation,
+    WatchlistScreen,
 )
 
 
@@ -48,7 +52,10 @@ def evidence(
     watchlist: bool = False,
     intake_findings: list[str] | None = None,
     tool_errors: list[str] | None = None,
+    missing_documents: list[str] | None = None,
+    unchecked: tuple[str, ...] = (),
 ) -> Evidence:
+    """Complete, clean evidence for a covered USD expense claim, unless told otherwise."""
     policy = PolicyRecord(
         policy_number="POL-1",
         holder_id="C-1",
@@ -63,13 +70,24 @@ def evidence(
     prior = PriorClaim(
         claim_id="CLM-0001", amount=Decimal(payable), incident_date=date(2026, 5, 1), status="paid"
     )
-    return Evidence(
+    found = Evidence(
         policy=PolicyLookup(policy_number="POL-1", found=True, policy=policy),
         coverage=CoverageCheck(covered=True, payable_amount=Decimal(payable)),
-        fraud=FraudScreen(
-            duplicates=[prior] if duplicates else [],
-            watchlist_hits=["C-1"] if watchlist else [],
+        history=ClaimHistory(prior_claims=[prior], duplicates=[prior] if duplicates else []),
+        watchlist=WatchlistScreen(hits=["C-1"] if watchlist else []),
+        documents=DocumentInventory(
+            required=["receipt"], present=["receipt"], missing=missing_documents or []
+        ),
+        limits=LimitCheck(
+            policy_found=True,
+            currency_matches=True,
+            policy_currency="USD",
+            per_claim_limit=Decimal(5000),
+            within_limit=True,
         ),
         intake_findings=intake_findings or [],
         tool_errors=tool_errors or [],
     )
+    for name in unchecked:
+        setattr(found, EVIDENCE_FIELD[name], None)
+    return found

@@ -73,7 +73,10 @@ def test_payout_exactly_at_the_limit_is_still_automatic() -> None:
         {"duplicates": True},
         {"watchlist": True},
         {"intake_findings": ["no supporting documents attached"]},
-        {"tool_errors": ["screen_for_fraud failed: timeout"]},
+        {"tool_errors": ["screen_watchlist failed: timeout"]},
+        {"missing_documents": ["receipt"]},
+        {"unchecked": ("screen_watchlist",)},
+        {"unchecked": ("inventory_documents", "check_currency_limit")},
     ],
 )
 def test_evidence_concerns_always_reach_a_human(concern: dict[str, Any]) -> None:

@@ -40,17 +40,17 @@ def test_transition_bumps_version_and_records_the_history_event() -> None:
     state = new_state()
 
     record = state.transition(
-        Step.GATHERING_EVIDENCE, reason="accepted", at=T0 + timedelta(seconds=1), history_length=9
+        Step.ASSESSING, reason="model turn 1", at=T0 + timedelta(seconds=1), history_length=9
     )
 
-    assert (2, Step.INTAKE, Step.GATHERING_EVIDENCE, "accepted", 9) == (
+    assert (2, Step.INTAKE, Step.ASSESSING, "model turn 1", 9) == (
         record.version,
         record.from_step,
         record.to_step,
         record.reason,
         record.history_length,
     )
-    assert (Step.GATHERING_EVIDENCE, 2, record) == (
+    assert (Step.ASSESSING, 2, record) == (
         state.current_step,
         state.version,
         state.transitions[-1],
@@ -61,17 +61,16 @@ def test_transition_bumps_version_and_records_the_history_event() -> None:
     ("path", "forbidden"),
     [
         ([], Step.EXECUTING),
-        ([Step.GATHERING_EVIDENCE, Step.ASSESSING, Step.ROUTING], Step.COMPLETED),
-        (
-            [Step.GATHERING_EVIDENCE, Step.ASSESSING, Step.ROUTING, Step.EXECUTING, Step.COMPLETED],
-            Step.EXECUTING,
-        ),
+        ([], Step.GATHERING_EVIDENCE),
+        ([Step.ASSESSING, Step.GATHERING_EVIDENCE], Step.ROUTING),
+        ([Step.ASSESSING, Step.ROUTING], Step.COMPLETED),
+        ([Step.ASSESSING, Step.ROUTING, Step.EXECUTING, Step.COMPLETED], Step.EXECUTING),
     ],
 )
 def test_moves_the_process_forbids_are_refused_and_change_nothing(
     path: list[Step], forbidden: Step
 ) -> None:
-    """Skipping routing, paying twice or reopening a finished claim is a bug, not a transition."""
+    """Tools before the model, routing mid-tools, skipping routing, paying twice: all bugs."""
     state = new_state()
     for step in path:
         state.transition(step, reason="test", at=T0, history_length=1)
@@ -83,10 +82,21 @@ def test_moves_the_process_forbids_are_refused_and_change_nothing(
     assert before == state
 
 
+def test_the_agent_loop_alternates_model_turns_and_tools() -> None:
+    """assessing -> gathering_evidence -> assessing, each a version, then routing."""
+    state = new_state()
+    for step in (Step.ASSESSING, Step.GATHERING_EVIDENCE, Step.ASSESSING, Step.ASSESSING):
+        state.transition(step, reason="test", at=T0, history_length=1)
+
+    state.transition(Step.ROUTING, reason="assessment received", at=T0, history_length=1)
+
+    assert 6 == state.version
+
+
 def test_escalation_is_a_transition_within_the_wait() -> None:
     """Staying in awaiting_manager_approval still takes a new version."""
     state = new_state()
-    for step in (Step.GATHERING_EVIDENCE, Step.ASSESSING, Step.ROUTING):
+    for step in (Step.ASSESSING, Step.GATHERING_EVIDENCE, Step.ASSESSING, Step.ROUTING):
         state.transition(step, reason="test", at=T0, history_length=1)
     state.transition(
         Step.AWAITING_MANAGER_APPROVAL, reason="needs a human", at=T0, history_length=1
@@ -94,7 +104,7 @@ def test_escalation_is_a_transition_within_the_wait() -> None:
 
     state.transition(Step.AWAITING_MANAGER_APPROVAL, reason="escalated", at=T0, history_length=2)
 
-    assert (Step.AWAITING_MANAGER_APPROVAL, 6) == (state.current_step, state.version)
+    assert (Step.AWAITING_MANAGER_APPROVAL, 7) == (state.current_step, state.version)
 
 
 def test_state_document_uses_the_contract_field_names() -> None:

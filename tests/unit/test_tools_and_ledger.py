@@ -1,7 +1,8 @@
-"""Tool activities over the system of record, and the idempotent payout ledger."""
+"""Tool activities over the SQLite system of record, and the idempotent payout ledger."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -9,38 +10,58 @@ from pathlib import Path
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from activities.evidence_tools import EvidenceTools
+from activities.evidence_tools import EvidenceTools, as_langchain_tools
 from activities.payments import Ledger, PaymentActivities
 from activities.records import RecordsError, SystemOfRecord
 from runtime.settings import EXAMPLES_DIR
 from tests.helpers import sample_claim
-from workflows.actions import CoverageQuery, PayoutOrder, PolicyQuery
+from workflows.actions import PayoutOrder
 from workflows.claim import Claim
+from workflows.tools import (
+    CheckCoverageArgs,
+    CheckCurrencyLimitArgs,
+    InventoryDocumentsArgs,
+    ScreenWatchlistArgs,
+    SearchClaimHistoryArgs,
+    validate_tool_call,
+)
 
-RECORDS = SystemOfRecord.from_file(EXAMPLES_DIR / "records.json")
+
+@pytest.fixture
+def tools(tmp_path: Path) -> EvidenceTools:
+    return EvidenceTools(
+        SystemOfRecord.open(tmp_path / "records.db", EXAMPLES_DIR / "records.json")
+    )
 
 
-async def coverage_of(claim: Claim) -> tuple[bool, Decimal, list[str]]:
-    tools = EvidenceTools(RECORDS)
-    env = ActivityEnvironment()
-    lookup = await env.run(tools.lookup_policy, PolicyQuery(policy_number=claim.policy_number))
-    assert lookup.policy is not None
-    check = await env.run(tools.check_coverage, CoverageQuery(claim=claim, policy=lookup.policy))
-    return check.covered, check.payable_amount, check.reasons
+def coverage_args(claim: Claim) -> CheckCoverageArgs:
+    return CheckCoverageArgs(
+        policy_number=claim.policy_number,
+        claimant_id=claim.claimant.id,
+        category=claim.category,
+        amount=claim.amount,
+        currency=claim.currency,
+        incident_date=claim.incident_date,
+    )
 
 
 @pytest.mark.parametrize(
-    ("claim", "expected"),
+    ("sample", "payable"),
     [
-        (sample_claim("CLM-1002"), (True, Decimal("1250.00"), [])),
-        (sample_claim("CLM-1003"), (True, Decimal("7300.00"), [])),
-        (sample_claim("CLM-1004"), (True, Decimal("590.00"), [])),
+        ("CLM-1001", "420.00"),
+        ("CLM-1002", "1250.00"),
+        ("CLM-1003", "7300.00"),
+        ("CLM-1004", "590.00"),
     ],
 )
 async def test_coverage_pays_the_amount_less_deductible_within_limit(
-    claim: Claim, expected: tuple[bool, Decimal, list[str]]
+    tools: EvidenceTools, sample: str, payable: str
 ) -> None:
-    assert expected == await coverage_of(claim)
+    check = await ActivityEnvironment().run(
+        tools.check_coverage, coverage_args(sample_claim(sample))
+    )
+
+    assert (True, Decimal(payable), []) == (check.covered, check.payable_amount, check.reasons)
 
 
 @pytest.mark.parametrize(
@@ -53,38 +74,121 @@ async def test_coverage_pays_the_amount_less_deductible_within_limit(
             {"claimant": {"id": "CUS-0001", "name": "X", "email": "x@example.com"}},
             "not the policy holder",
         ),
+        ({"policy_number": "POL-OLD-500"}, "policy POL-OLD-500 is lapsed"),
+        ({"policy_number": "POL-NOPE"}, "policy POL-NOPE not found"),
     ],
 )
 async def test_coverage_refuses_what_the_policy_does_not_cover(
-    changes: dict[str, object], reason: str
+    tools: EvidenceTools, changes: dict[str, object], reason: str
 ) -> None:
-    covered, payable, reasons = await coverage_of(sample_claim("CLM-1002", **changes))
+    claim = sample_claim("CLM-1002", **changes)
 
-    assert (False, Decimal(0)) == (covered, payable)
-    assert any(reason in r for r in reasons), reasons
+    check = await ActivityEnvironment().run(tools.check_coverage, coverage_args(claim))
+
+    assert (False, Decimal(0)) == (check.covered, check.payable_amount)
+    assert any(reason in r for r in check.reasons), check.reasons
 
 
-async def test_fraud_screen_finds_the_duplicate_and_the_watch_list() -> None:
-    tools = EvidenceTools(RECORDS)
+async def test_claim_history_flags_the_duplicate(tools: EvidenceTools) -> None:
+    claim = sample_claim("CLM-1004")
+    args = SearchClaimHistoryArgs(
+        claimant_id=claim.claimant.id, amount=claim.amount, incident_date=claim.incident_date
+    )
+
+    history = await ActivityEnvironment().run(tools.search_claim_history, args)
+
+    assert (["CLM-0950"], ["CLM-0950"]) == (
+        [c.claim_id for c in history.prior_claims],
+        [c.claim_id for c in history.duplicates],
+    )
+
+
+async def test_watchlist_matches_claimant_or_policy(tools: EvidenceTools) -> None:
     env = ActivityEnvironment()
 
-    duplicate = await env.run(tools.screen_for_fraud, sample_claim("CLM-1004"))
     watched = await env.run(
-        tools.screen_for_fraud,
-        sample_claim(
-            "CLM-1001", claimant={"id": "CUS-9999", "name": "Z", "email": "z@example.com"}
-        ),
+        tools.screen_watchlist, ScreenWatchlistArgs(claimant_id="cus-9999", policy_number="P")
     )
-    clean = await env.run(tools.screen_for_fraud, sample_claim("CLM-1001"))
+    clean = await env.run(
+        tools.screen_watchlist, ScreenWatchlistArgs(claimant_id="CUS-1042", policy_number="P")
+    )
 
-    assert ["CLM-0950"] == [d.claim_id for d in duplicate.duplicates]
-    assert ["CUS-9999"] == watched.watchlist_hits
-    assert clean.clean
+    assert (["cus-9999"], []) == (watched.hits, clean.hits)
 
 
-def test_a_missing_records_file_says_which_setting_to_change(tmp_path: Path) -> None:
+async def test_document_inventory_names_what_is_missing(tools: EvidenceTools) -> None:
+    args = InventoryDocumentsArgs(category="property", document_kinds=["photo"])
+
+    inventory = await ActivityEnvironment().run(tools.inventory_documents, args)
+
+    assert (["photo", "repair_estimate"], ["repair_estimate"]) == (
+        inventory.required,
+        inventory.missing,
+    )
+
+
+async def test_currency_and_limit_check(tools: EvidenceTools) -> None:
+    env = ActivityEnvironment()
+    ok = await env.run(
+        tools.check_currency_limit,
+        CheckCurrencyLimitArgs(policy_number="POL-EXP-100", amount=Decimal(420), currency="USD"),
+    )
+    over = await env.run(
+        tools.check_currency_limit,
+        CheckCurrencyLimitArgs(policy_number="POL-EXP-100", amount=Decimal(2500), currency="EUR"),
+    )
+
+    assert (True, True) == (ok.currency_matches, ok.within_limit)
+    assert (False, False) == (over.currency_matches, over.within_limit)
+
+
+async def test_langchain_tools_run_the_same_code(tools: EvidenceTools) -> None:
+    """The LangChain tools bound to the model are the activities' code, usable on their own."""
+    by_name = {t.name: t for t in as_langchain_tools(tools)}
+
+    answer = await by_name["lookup_policy"].ainvoke({"policy_number": "POL-HOME-200"})
+
+    assert 6 == len(by_name)
+    assert "CUS-1042" == json.loads(answer)["policy"]["holder_id"]
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments", "error"),
+    [
+        ("delete_claim", {}, "unknown tool 'delete_claim'"),
+        ("lookup_policy", {}, "invalid arguments for lookup_policy"),
+        ("lookup_policy", {"policy_number": "POL-1", "x": 1}, "invalid arguments"),
+        ("lookup_policy", {"policy_number": "POL-OTHER"}, "policy_number is POL-HOME-200"),
+        (
+            "inventory_documents",
+            {"category": "property", "document_kinds": ["photo", "police_report"]},
+            "no document of kind police_report is on file",
+        ),
+    ],
+)
+def test_calls_the_workflow_refuses_before_any_activity_runs(
+    name: str, arguments: dict[str, object], error: str
+) -> None:
+    """Unknown tools, bad arguments and questions about other claims are tool errors."""
+    checked = validate_tool_call(sample_claim("CLM-1002"), name, arguments)
+
+    assert isinstance(checked, str)
+    assert error in checked
+
+
+def test_records_database_is_seeded_once(tmp_path: Path) -> None:
+    """The seed file fills a new database; later opens keep what the database holds."""
+    path = tmp_path / "records.db"
+    SystemOfRecord.open(path, EXAMPLES_DIR / "records.json")
+
+    reopened = SystemOfRecord.open(path, tmp_path / "seed-no-longer-needed.json")
+
+    assert reopened.policy("POL-HOME-200") is not None
+
+
+def test_a_missing_seed_file_says_which_setting_to_change(tmp_path: Path) -> None:
     with pytest.raises(RecordsError, match="CLAIMS_RECORDS_FILE"):
-        SystemOfRecord.from_file(tmp_path / "nope.json")
+        SystemOfRecord.open(tmp_path / "records.db", tmp_path / "nope.json")
 
 
 async def test_a_repeated_payout_order_pays_once(tmp_path: Path) -> None:

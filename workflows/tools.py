@@ -1,0 +1,139 @@
+"""The agent's tools: argument schemas, result shapes, and the catalogue the model sees.
+
+The schemas live here, with no I/O, because both sides need them: the activities bind
+them to the model as LangChain tools and run them, and the workflow validates what the
+model asks for before any activity runs. A tool call the workflow cannot validate is
+answered to the model as a tool error; it never reaches an activity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from workflows.claim import Claim, ClaimCategory, PositiveMoney
+from workflows.evidence import (
+    ClaimHistory,
+    CoverageCheck,
+    DocumentInventory,
+    LimitCheck,
+    PolicyLookup,
+    WatchlistScreen,
+)
+
+
+class ToolArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LookupPolicyArgs(ToolArgs):
+    """Find the policy a claim is made under: holder, status, cover, limits, period."""
+
+    policy_number: str = Field(min_length=1, description="the policy number on the claim")
+
+
+class CheckCoverageArgs(ToolArgs):
+    """Decide whether the policy covers this loss and the most it would pay."""
+
+    policy_number: str = Field(min_length=1)
+    claimant_id: str = Field(min_length=1)
+    category: ClaimCategory
+    amount: PositiveMoney
+    currency: str = Field(min_length=3, max_length=3)
+    incident_date: date
+
+
+class SearchClaimHistoryArgs(ToolArgs):
+    """List the claimant's earlier claims and flag likely duplicates of this one."""
+
+    claimant_id: str = Field(min_length=1)
+    amount: PositiveMoney
+    incident_date: date
+
+
+class ScreenWatchlistArgs(ToolArgs):
+    """Check the claimant and the policy against the fraud watch-list."""
+
+    claimant_id: str = Field(min_length=1)
+    policy_number: str = Field(min_length=1)
+
+
+class InventoryDocumentsArgs(ToolArgs):
+    """Compare the documents on file with those this category of claim requires."""
+
+    category: ClaimCategory
+    document_kinds: list[str] = Field(description="kinds of the documents attached to the claim")
+
+
+class CheckCurrencyLimitArgs(ToolArgs):
+    """Check the claim's currency against the policy's and the amount against its limit."""
+
+    policy_number: str = Field(min_length=1)
+    amount: PositiveMoney
+    currency: str = Field(min_length=3, max_length=3)
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    args: type[ToolArgs]
+    result: type[BaseModel]
+
+    @property
+    def description(self) -> str:
+        return (self.args.__doc__ or self.name).strip()
+
+
+TOOLS: dict[str, ToolSpec] = {
+    spec.name: spec
+    for spec in (
+        ToolSpec("lookup_policy", LookupPolicyArgs, PolicyLookup),
+        ToolSpec("check_coverage", CheckCoverageArgs, CoverageCheck),
+        ToolSpec("search_claim_history", SearchClaimHistoryArgs, ClaimHistory),
+        ToolSpec("screen_watchlist", ScreenWatchlistArgs, WatchlistScreen),
+        ToolSpec("inventory_documents", InventoryDocumentsArgs, DocumentInventory),
+        ToolSpec("check_currency_limit", CheckCurrencyLimitArgs, LimitCheck),
+    )
+}
+
+# The final answer is a tool too, so every model turn is a tool call of some kind.
+SUBMIT_ASSESSMENT = "submit_assessment"
+
+
+def claim_facts(claim: Claim) -> dict[str, Any]:
+    """What a tool argument of the same name must equal: tools only look at this claim."""
+    return {
+        "policy_number": claim.policy_number,
+        "claimant_id": claim.claimant.id,
+        "category": claim.category,
+        "amount": claim.amount,
+        "currency": claim.currency,
+        "incident_date": claim.incident_date,
+    }
+
+
+def validate_tool_call(claim: Claim, name: str, arguments: dict[str, Any]) -> ToolArgs | str:
+    """The validated arguments, or the error to answer the model with."""
+    spec = TOOLS.get(name)
+    if spec is None:
+        return f"unknown tool '{name}'; available tools: {', '.join(TOOLS)}"
+    try:
+        args = spec.args.model_validate(arguments)
+    except ValueError as invalid:
+        return f"invalid arguments for {name}: {invalid}"
+    facts = claim_facts(claim)
+    for field, value in args:
+        if field in facts and value != facts[field]:
+            return (
+                f"{name} may only look at the claim under review: "
+                f"{field} is {facts[field]}, not {value}"
+            )
+    if isinstance(args, InventoryDocumentsArgs):
+        on_file = {d.kind for d in claim.documents}
+        invented = sorted(set(args.document_kinds) - on_file)
+        if invented:
+            return f"inventory_documents: no document of kind {', '.join(invented)} is on file"
+    return args
