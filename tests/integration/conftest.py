@@ -25,7 +25,7 @@ def dev_server(tmp_path: Path) -> Iterator[DevServer]:
         server.stop()
 
 
-WorkerProcess = Callable[[], subprocess.Popen[bytes]]
+WorkerProcess = Callable[..., subprocess.Popen[bytes]]
 
 
 @pytest.fixture
@@ -40,11 +40,11 @@ def worker_process(dev_server: DevServer, tmp_path: Path) -> Iterator[WorkerProc
         "CLAIMS_LOG_FORMAT": "json",
     }
 
-    def start() -> subprocess.Popen[bytes]:
+    def start(**extra_env: str) -> subprocess.Popen[bytes]:
         with (tmp_path / "worker.log").open("ab") as log:
             process = subprocess.Popen(
                 [sys.executable, str(PROJECT_ROOT / "worker.py")],
-                env=env,
+                env=env | extra_env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=PROJECT_ROOT,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
@@ -88,3 +89,60 @@ async def test_paused_claim_keeps_its_deadline_across_a_restart(
         after.version,
         after.pending_actions,
     )
+
+
+async def test_worker_killed_mid_loop_resumes_without_repeating_finished_calls(
+    dev_server: DevServer, worker_process: WorkerProcess
+) -> None:
+    """Kill the worker while the model's second turn runs: tools and turn one never rerun."""
+    claim = unique_claim("CLM-1002")
+    client = await dev_server.start()
+    slow_model = {"CLAIMS_OFFLINE_LATENCY_MS": "3000"}
+    worker = worker_process(**slow_model)
+    await start_claim(client, claim, "claim-review-it")
+    handle = claim_handle(client, claim.claim_id)
+
+    async def state() -> ClaimState:
+        return await handle.query(ClaimReviewWorkflow.state)
+
+    mid_loop = await eventually(
+        state,
+        lambda s: (
+            len(s.llm_state.tool_call_history) == 6 and s.transitions[-1].reason == "model turn 2"
+        ),
+        within=30,
+    )
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    worker_process(**slow_model)
+    done = await eventually(
+        state, lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL, within=60
+    )
+
+    completed: Counter[str] = Counter()
+    scheduled: dict[int, str] = {}
+    turn_two_attempts = 0
+    tool_markers = 0
+    async for event in handle.fetch_history_events():
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            scheduled[event.event_id] = (
+                event.activity_task_scheduled_event_attributes.activity_type.name
+            )
+        elif event.HasField("activity_task_completed_event_attributes"):
+            attributes = event.activity_task_completed_event_attributes
+            completed[scheduled[attributes.scheduled_event_id]] += 1
+        elif event.HasField("activity_task_started_event_attributes"):
+            attributes = event.activity_task_started_event_attributes
+            if scheduled[attributes.scheduled_event_id] == "agent_turn":
+                turn_two_attempts = max(turn_two_attempts, attributes.attempt)
+        elif event.HasField("marker_recorded_event_attributes"):
+            tool_markers += 1
+
+    assert (6, 1) == (
+        len(mid_loop.llm_state.tool_call_history),
+        len(mid_loop.llm_state.reasoning_trace),
+    )
+    assert (6, 2) == (len(done.llm_state.tool_call_history), len(done.llm_state.reasoning_trace))
+    assert 2 == done.llm_state.reasoning_trace[-1].call.attempt
+    assert (2, 6) == (completed["agent_turn"], tool_markers)
+    assert 2 == turn_two_attempts
