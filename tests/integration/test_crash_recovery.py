@@ -129,12 +129,12 @@ async def test_worker_killed_mid_loop_resumes_without_repeating_finished_calls(
                 event.activity_task_scheduled_event_attributes.activity_type.name
             )
         elif event.HasField("activity_task_completed_event_attributes"):
-            attributes = event.activity_task_completed_event_attributes
-            completed[scheduled[attributes.scheduled_event_id]] += 1
+            done_event = event.activity_task_completed_event_attributes
+            completed[scheduled[done_event.scheduled_event_id]] += 1
         elif event.HasField("activity_task_started_event_attributes"):
-            attributes = event.activity_task_started_event_attributes
-            if scheduled[attributes.scheduled_event_id] == "agent_turn":
-                turn_two_attempts = max(turn_two_attempts, attributes.attempt)
+            started = event.activity_task_started_event_attributes
+            if scheduled[started.scheduled_event_id] == "agent_turn":
+                turn_two_attempts = max(turn_two_attempts, started.attempt)
         elif event.HasField("marker_recorded_event_attributes"):
             tool_markers += 1
 
