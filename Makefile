@@ -27,6 +27,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -68,7 +68,7 @@ class ClaimReviewWorkflow:
     @workflow.run
     async def run(self, claim: Claim) -> ClaimOutcome:
         self.publish()
-        self._policy = await workflow.execute_activity_method(
+        self._policy = await workflow.execute_local_activity_method(
             ReviewPolicyActivities.load_review_policy,
             start_to_close_timeout=POLICY_TIMEOUT,
             retry_policy=POLICY_RETRY,
@@ -346,20 +346,27 @@ class ClaimReviewWorkflow:
         """Mirror where the claim is into search attributes and the UI's current details."""
         state = self._state
         wait = state.pending_actions[0] if state.pending_actions else None
-        assignee = wait.assignee if wait else None
-        workflow.upsert_search_attributes(
-            [
-                sa.CLAIM_STEP.value_set(str(state.current_step)),
-                sa.CLAIM_AMOUNT.value_set(float(state.context.claim_amount)),
-                sa.AWAITING_HUMAN.value_set(state.awaiting_human),
-                sa.ASSIGNEE.value_set(assignee) if assignee else sa.ASSIGNEE.value_unset(),
-                sa.CLAIM_DEADLINE.value_set(wait.timeout)
-                if wait
-                else sa.CLAIM_DEADLINE.value_unset(),
-            ]
-        )
+        assignee = wait.assignee if wait and wait.assignee else None
+        # Only what changed: each upsert is a history event and a visibility write.
+        current = workflow.info().typed_search_attributes
+        wanted: list[tuple[SearchAttributeKey[Any], Any]] = [
+            (sa.CLAIM_STEP, str(state.current_step)),
+            (sa.CLAIM_AMOUNT, float(state.context.claim_amount)),
+            (sa.AWAITING_HUMAN, state.awaiting_human),
+            (sa.ASSIGNEE, assignee),
+            (sa.CLAIM_DEADLINE, wait.timeout if wait else None),
+        ]
+        updates = [
+            key.value_set(value) if value is not None else key.value_unset()
+            for key, value in wanted
+            if current.get(key) != value
+        ]
+        if updates:
+            workflow.upsert_search_attributes(updates)
         details = f"**{state.current_step}** (version {state.version})"
-        if wait is not None:
+        if wait is not None and wait.type is PendingActionType.RATE_LIMIT:
+            details += f"\n\nRate limited by the model provider until {wait.timeout:%H:%M:%S} UTC"
+        elif wait is not None:
             details += (
                 f"\n\nWaiting for {assignee} ({', '.join(wait.assignee_roles)}) "
                 f"until {wait.timeout:%Y-%m-%d %H:%M} UTC"

@@ -1,0 +1,1 @@
+"""Benchmarks: the cost of the engine, measured against a bare Temporal workflow."""

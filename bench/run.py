@@ -1,0 +1,188 @@
+"""Benchmark the agent on a real dev server: `make bench` (options: --help).
+
+Measures, in one run on one server:
+- throughput: N auto-approved claims against N bare workflows that run the same number
+  of no-op activities, rounds alternating so both see the same machine;
+- signal -> resume -> completion latency for claims waiting on a manager (p50, p90);
+- history events and bytes per claim, for an auto-approved and a manually approved one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from bench.bare import BareWorkflow, noop
+from runtime.devserver import DevServer, free_port
+from runtime.logs import configure_logging
+from signals.client import claim_handle
+from starter import start_claim
+from tests.helpers import eventually, sample_claim, test_settings
+from worker import create_worker
+from workflows.claim_review import ClaimReviewWorkflow
+from workflows.state import Step
+
+# Activities one auto-approved claim runs: review policy, two model turns, six tools,
+# payout and notice.
+ACTIVITIES_PER_CLAIM = 11
+RESULTS = Path(__file__).parent / "results"
+
+
+@dataclass
+class Report:
+    claims: int
+    rounds: int
+    claims_per_second: list[float]
+    bare_per_second: list[float]
+    signal_latency_ms_p50: float
+    signal_latency_ms_p90: float
+    auto_history_events: int
+    auto_history_bytes: int
+    manual_history_events: int
+    manual_history_bytes: int
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.claims_per_second) / statistics.median(self.bare_per_second)
+
+
+async def claims_round(client: Client, task_queue: str, n: int) -> float:
+    claims = [sample_claim("CLM-1001", claim_id=f"B-{uuid.uuid4().hex[:10]}") for _ in range(n)]
+    started = time.perf_counter()
+    await asyncio.gather(*(start_claim(client, c, task_queue) for c in claims))
+    await asyncio.gather(*(claim_handle(client, c.claim_id).result() for c in claims))
+    return n / (time.perf_counter() - started)
+
+
+async def bare_round(client: Client, task_queue: str, n: int) -> float:
+    started = time.perf_counter()
+    handles = await asyncio.gather(
+        *(
+            client.start_workflow(
+                BareWorkflow.run,
+                ACTIVITIES_PER_CLAIM,
+                id=f"bare-{uuid.uuid4().hex[:10]}",
+                task_queue=task_queue,
+            )
+            for _ in range(n)
+        )
+    )
+    await asyncio.gather(*(h.result() for h in handles))
+    return n / (time.perf_counter() - started)
+
+
+async def until_waiting(client: Client, claim_id: str) -> None:
+    handle = claim_handle(client, claim_id)
+    await eventually(
+        lambda: handle.query(ClaimReviewWorkflow.state),
+        lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL,
+    )
+
+
+async def signal_latencies(client: Client, task_queue: str, n: int) -> list[float]:
+    claims = [sample_claim("CLM-1002", claim_id=f"S-{uuid.uuid4().hex[:10]}") for _ in range(n)]
+    await asyncio.gather(*(start_claim(client, c, task_queue) for c in claims))
+    for claim in claims:
+        await until_waiting(client, claim.claim_id)
+    latencies = []
+    for claim in claims:
+        handle = claim_handle(client, claim.claim_id)
+        started = time.perf_counter()
+        await handle.signal(ClaimReviewWorkflow.approve, {"approver": "maria"})
+        await handle.result()
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+async def history_size(client: Client, claim_id: str) -> tuple[int, int]:
+    description = await claim_handle(client, claim_id).describe()
+    return description.raw_description.workflow_execution_info.history_length, (
+        description.raw_description.workflow_execution_info.history_size_bytes
+    )
+
+
+async def main(claims: int, rounds: int, latency_samples: int) -> Report:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = test_settings(Path(tmp))
+        server = DevServer(db_file=Path(tmp) / "bench.db", port=free_port(), ui_port=None)
+        client = await server.start()
+        bare_queue = f"bare-{uuid.uuid4().hex[:6]}"
+        try:
+            async with (
+                create_worker(client, settings),
+                Worker(client, task_queue=bare_queue, workflows=[BareWorkflow], activities=[noop]),
+            ):
+                await claims_round(client, settings.task_queue, 5)  # warm up both paths
+                await bare_round(client, bare_queue, 5)
+                ours, bare = [], []
+                for _ in range(rounds):
+                    ours.append(await claims_round(client, settings.task_queue, claims))
+                    bare.append(await bare_round(client, bare_queue, claims))
+                latencies = await signal_latencies(client, settings.task_queue, latency_samples)
+                auto = sample_claim("CLM-1001", claim_id=f"H-{uuid.uuid4().hex[:8]}")
+                await start_claim(client, auto, settings.task_queue)
+                await claim_handle(client, auto.claim_id).result()
+                auto_size = await history_size(client, auto.claim_id)
+                manual = sample_claim("CLM-1002", claim_id=f"H-{uuid.uuid4().hex[:8]}")
+                await start_claim(client, manual, settings.task_queue)
+                await until_waiting(client, manual.claim_id)
+                await claim_handle(client, manual.claim_id).signal(
+                    ClaimReviewWorkflow.approve, {"approver": "maria"}
+                )
+                await claim_handle(client, manual.claim_id).result()
+                manual_size = await history_size(client, manual.claim_id)
+        finally:
+            server.stop()
+    quantiles = statistics.quantiles(latencies, n=10)
+    return Report(
+        claims=claims,
+        rounds=rounds,
+        claims_per_second=[round(x, 1) for x in ours],
+        bare_per_second=[round(x, 1) for x in bare],
+        signal_latency_ms_p50=round(statistics.median(latencies), 1),
+        signal_latency_ms_p90=round(quantiles[8], 1),
+        auto_history_events=auto_size[0],
+        auto_history_bytes=auto_size[1],
+        manual_history_events=manual_size[0],
+        manual_history_bytes=manual_size[1],
+    )
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--claims", type=int, default=50, help="claims per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--latency-samples", type=int, default=20)
+    args = parser.parse_args()
+    configure_logging("console", "WARNING")
+    report = asyncio.run(main(args.claims, args.rounds, args.latency_samples))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(
+        json.dumps(asdict(report) | {"ratio": round(report.ratio, 2)}, indent=2) + "\n"
+    )
+    print(f"claims/s per round:       {report.claims_per_second}")
+    print(f"bare workflows/s (same activities, {ACTIVITIES_PER_CLAIM}): {report.bare_per_second}")
+    print(f"median ratio claims/bare: {report.ratio:.2f}")
+    print(
+        f"signal -> completion:     p50 {report.signal_latency_ms_p50} ms, "
+        f"p90 {report.signal_latency_ms_p90} ms"
+    )
+    print(
+        f"history per claim:        auto-approved {report.auto_history_events} events / "
+        f"{report.auto_history_bytes} bytes; manual {report.manual_history_events} events / "
+        f"{report.manual_history_bytes} bytes"
+    )
+
+
+if __name__ == "__main__":
+    cli()
