@@ -1,4 +1,4 @@
-"""Messages for the activities the workflow calls: questions to tools, orders to act."""
+"""Orders to act: the side effects the workflow asks for once a decision is made."""
 
 from __future__ import annotations
 
@@ -6,17 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from workflows.claim import Claim, Money
-from workflows.evidence import PolicyRecord
-
-
-class PolicyQuery(BaseModel):
-    policy_number: str
-
-
-class CoverageQuery(BaseModel):
-    claim: Claim
-    policy: PolicyRecord
+from workflows.claim import Money
 
 
 class PayoutOrder(BaseModel):

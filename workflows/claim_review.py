@@ -1,8 +1,9 @@
 """ClaimReviewWorkflow: the claim-review agent as a durable, resumable state machine.
 
-intake -> gathering_evidence -> assessing -> routing -> [awaiting_manager_approval]
--> executing -> completed, or -> rejected. The model recommends; the rules in
-`workflows.routing` and the approvers in `workflows.authority` decide.
+intake -> (assessing <-> gathering_evidence: the agent loop of `workflows.agent`)
+-> routing -> [awaiting_manager_approval] -> executing -> completed, or -> rejected.
+The model recommends; the rules in `workflows.routing` and the approvers in
+`workflows.authority` decide.
 """
 
 from __future__ import annotations
