@@ -64,7 +64,7 @@ def create_worker(client: Client, settings: Settings, llm: LlmSettings | None = 
             tools.check_currency_limit,
             agent.agent_turn,
             payments.issue_payout,
-            payments.notify_claimant,
+            payments.send_notice,
         ],
         sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_TIMEOUT,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,

@@ -1,7 +1,7 @@
 """Tool activities: what an adjuster looks up before forming a view of a claim.
 
-Each tool reads only the local system of record, so the workflow runs them as local
-activities. Arguments arrive validated by the workflow (see `workflows.tools`).
+Each tool reads only the local system of record; the workflow runs each call as its own
+activity. Arguments arrive validated by the workflow (see `workflows.tools`).
 """
 
 from __future__ import annotations

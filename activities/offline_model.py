@@ -81,9 +81,13 @@ def evidence_calls(claim: dict[str, Any], tool_names: list[str]) -> list[ToolCal
 
 
 def offline_assessment(
-    claim: dict[str, Any], intake: list[str], answers: dict[str, ToolMessage]
+    claim: dict[str, Any],
+    intake: list[str],
+    answers: dict[str, ToolMessage],
+    notes: list[str] | None = None,
 ) -> ClaimAssessment:
     """The reference adjuster's judgement, from the tool answers a hosted model would see."""
+    notes = notes or []
     results = {
         name: json.loads(str(m.content)) for name, m in answers.items() if m.status != "error"
     }
@@ -97,10 +101,13 @@ def offline_assessment(
             confidence=0.85,
             rationale="Not payable: " + "; ".join(coverage["reasons"]) + " [check_coverage].",
             cited_evidence=["lookup_policy", "check_coverage"],
+            customer_message=f"We reviewed claim {claim['claim_id']} and, as it stands, your "
+            "policy does not cover it. A member of our team will confirm the decision.",
         )
     payable = Decimal(str(coverage["payable_amount"])) if coverage else Decimal(0)
     concerns: list[tuple[str, str]] = [(f"{name} failed", name) for name in failed]
     concerns += [(f"intake: {finding}", "intake") for finding in intake]
+    concerns += [(f"staff note: {note}", "staff_notes") for note in notes]
     history = results.get("search_claim_history", {})
     concerns += [
         (f"possible duplicate of {d['claim_id']}", "search_claim_history")
@@ -128,6 +135,8 @@ def offline_assessment(
             + "; ".join(f"{text} [{src}]" for text, src in concerns)
             + ".",
             cited_evidence=sorted({src for _, src in concerns} | {"check_coverage"}),
+            customer_message=f"We are reviewing claim {claim['claim_id']}; a member of our "
+            "team will look at it and may contact you.",
         )
     return ClaimAssessment(
         recommendation=Recommendation.APPROVE,
@@ -149,6 +158,8 @@ def offline_assessment(
             "check_currency_limit",
             *docs,
         ],
+        customer_message=f"Good news: claim {claim['claim_id']} is approved and we are paying "
+        f"{money(payable)} {claim['currency']}.",
     )
 
 
@@ -193,13 +204,14 @@ class OfflineClaimsModel(BaseChatModel):
             raise OfflineModelError("the offline model reads a <claim> block; the prompt had none")
         claim = json.loads(claim_text)
         intake = json.loads(fenced(request, "intake") or "[]")
+        notes = json.loads(fenced(request, "staff_notes") or "[]")
         tool_names = [t["function"]["name"] for t in kwargs.get("tools") or []]
         answers = {m.name or "": m for m in messages if isinstance(m, ToolMessage)}
         evidence_answers = {k: v for k, v in answers.items() if k != SUBMIT_ASSESSMENT}
         if not evidence_answers and any(n != SUBMIT_ASSESSMENT for n in tool_names):
             calls = evidence_calls(claim, tool_names)
         else:
-            assessment = offline_assessment(claim, intake, evidence_answers)
+            assessment = offline_assessment(claim, intake, evidence_answers, notes)
             turn = sum(1 for m in messages if isinstance(m, AIMessage)) + 1
             calls = [
                 ToolCall(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from temporalio import activity
 
-from workflows.actions import ClaimantNotice, NoticeReceipt, PayoutOrder, PayoutReceipt
+from workflows.actions import Notice, NoticeReceipt, PayoutOrder, PayoutReceipt
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS payouts (
@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS notices (
     idempotency_key TEXT PRIMARY KEY,
     notice_id TEXT NOT NULL UNIQUE,
     claim_id TEXT NOT NULL,
-    email TEXT NOT NULL,
+    recipient TEXT NOT NULL,
     subject TEXT NOT NULL,
     body TEXT NOT NULL,
     sent_at TEXT NOT NULL
@@ -91,7 +91,7 @@ class Ledger:
             already_paid=not inserted,
         )
 
-    def send(self, notice: ClaimantNotice) -> NoticeReceipt:
+    def send(self, notice: Notice) -> NoticeReceipt:
         with self._connect() as db:
             inserted = db.execute(
                 "INSERT OR IGNORE INTO notices VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -99,7 +99,7 @@ class Ledger:
                     notice.idempotency_key,
                     f"MSG-{uuid.uuid4().hex[:12]}",
                     notice.claim_id,
-                    notice.email,
+                    notice.recipient,
                     notice.subject,
                     notice.body,
                     datetime.now(UTC).isoformat(),
@@ -110,6 +110,15 @@ class Ledger:
                 (notice.idempotency_key,),
             ).fetchone()
         return NoticeReceipt(notice_id=notice_id, already_sent=not inserted)
+
+    def notices_for(self, claim_id: str) -> list[tuple[str, str]]:
+        """(recipient, subject) of every notice for a claim, oldest first."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT recipient, subject FROM notices WHERE claim_id = ? ORDER BY rowid",
+                (claim_id,),
+            ).fetchall()
+        return [(str(r), str(s)) for r, s in rows]
 
     def payouts_for(self, claim_id: str) -> list[tuple[str, str]]:
         """(payout_id, amount) of every payout made for a claim; for audits and tests."""
@@ -136,6 +145,6 @@ class PaymentActivities:
         return receipt
 
     @activity.defn
-    async def notify_claimant(self, notice: ClaimantNotice) -> NoticeReceipt:
-        """Put the customer message in the outbox once; the mail relay delivers it."""
+    async def send_notice(self, notice: Notice) -> NoticeReceipt:
+        """Put a message in the outbox once; the mail relay delivers it."""
         return await asyncio.to_thread(self._ledger.send, notice)

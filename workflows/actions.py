@@ -29,10 +29,12 @@ class PayoutReceipt(BaseModel):
     already_paid: bool
 
 
-class ClaimantNotice(BaseModel):
+class Notice(BaseModel):
+    """A message to a claimant or to staff; sent once per idempotency key."""
+
     idempotency_key: str
     claim_id: str
-    email: str
+    recipient: str
     subject: str
     body: str
 

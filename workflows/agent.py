@@ -1,6 +1,6 @@
 """The reasoning loop, run inside the workflow: model turn, tool calls, answers, repeat.
 
-Each model turn is one activity and each tool call is one (local) activity, so every
+Each model turn is one activity and each tool call is one activity, so every
 step is its own history event: traced, retried, and resumed after a crash without
 redoing finished work. The model proposes; this loop checks every call against the
 claim under review before it runs, and never turns an error into an approval.
@@ -99,6 +99,9 @@ class ReviewHost(Protocol):
 
     def transition(self, to: Step, reason: str) -> None: ...
 
+    async def checkpoint(self) -> None:
+        """Between steps: hold here while an operator has paused the claim."""
+
     def publish(self) -> None: ...
 
     def audit(self, actor: str, action: str, outcome: AuditOutcome, detail: str) -> None: ...
@@ -127,6 +130,7 @@ class ClaimAgent:
     host: ReviewHost
     step_budget: int
     intake_findings: list[str]
+    notes: list[str] = field(default_factory=list)
     steps: list[AgentStep] = field(default_factory=list)
     _tool_errors: dict[str, str] = field(default_factory=dict)
 
@@ -134,6 +138,7 @@ class ClaimAgent:
         evidence = Evidence(intake_findings=self.intake_findings)
         repairs = 0
         for turn in range(1, self.step_budget + 1):
+            await self.host.checkpoint()
             self.host.transition(Step.ASSESSING, f"model turn {turn}")
             result = await self._ask_model(turn)
             if isinstance(result, AgentOutcome):
@@ -194,7 +199,10 @@ class ClaimAgent:
     async def _ask_model(self, turn: int) -> AgentTurnResult | AgentOutcome:
         """One model turn; rate limits are waited out in the open, other failures stop."""
         request = AgentTurnRequest(
-            claim=self.claim, steps=self.steps, intake_findings=self.intake_findings
+            claim=self.claim,
+            steps=self.steps,
+            intake_findings=self.intake_findings,
+            notes=self.notes,
         )
         for _ in range(MAX_RATE_LIMIT_WAITS + 1):
             try:
@@ -246,7 +254,12 @@ class ClaimAgent:
         self.host.publish()
 
     async def _use_tool(self, call: ToolCallRequest, evidence: Evidence) -> ToolAnswer:
-        """Validate one call, run it as a local activity, record it, answer the model."""
+        """Validate one call, run it as an activity, record it, answer the model.
+
+        Not a local activity, though the tools only read local data: after a local
+        activity, `workflow.now()` and the history length seen on replay differ from the
+        first run, and the transitions recorded in the state would not replay exactly.
+        """
         started = workflow.now()
         checked = call.parse_error or validate_tool_call(self.claim, call.name, call.arguments)
         result: BaseModel | None = None
@@ -255,7 +268,7 @@ class ClaimAgent:
             error = checked
         else:
             try:
-                result = await workflow.execute_local_activity_method(
+                result = await workflow.execute_activity_method(
                     TOOL_ACTIVITY[call.name],
                     checked,
                     start_to_close_timeout=TOOL_TIMEOUT,

@@ -60,6 +60,14 @@ class ReviewPolicy(BaseModel):
     approval_timeout_hours: float = Field(default=DEFAULT_APPROVAL_TIMEOUT_HOURS, gt=0)
     # Model turns the agent may take before the claim goes to a person as it stands.
     agent_step_budget: int = Field(default=DEFAULT_AGENT_STEP_BUDGET, ge=1, le=50)
+    # Hours into each approval wait at which the assignees are reminded.
+    reminder_hours: list[float] = Field(default_factory=lambda: [24.0, 48.0])
+    # Payouts above this need approvals from two different people.
+    four_eyes_above: Money = Decimal(10_000)
+    # How long a claim waits for requested information (a reminder goes out halfway).
+    documents_timeout_hours: float = Field(default=14 * 24, gt=0)
+    # How long an operator pause holds before the claim resumes by itself.
+    max_pause_hours: float = Field(default=7 * 24, gt=0)
     approvers: list[Approver] = Field(min_length=1)
     # Level 0 is the first wait; each timeout moves the claim one rung up.
     escalation_ladder: list[EscalationLevel] = Field(
@@ -93,7 +101,7 @@ def refusal_reason(
     escalation_level: int,
     submitted_by: str,
 ) -> str | None:
-    """Why this person may not take this decision now, or None if they may."""
+    """Why this person may not decide (approve, reject, edit, ask for information) now."""
     approver = policy.find(approver_name)
     if approver is None:
         return f"'{approver_name}' is not in the approver directory"
@@ -111,4 +119,11 @@ def refusal_reason(
             f"payout {money(payout_amount)} exceeds {approver_name}'s approval limit "
             f"of {money(approver.approval_limit)}"
         )
+    return None
+
+
+def operator_refusal(policy: ReviewPolicy, name: str) -> str | None:
+    """Operators (pause, resume, cancel, reassign, interrupt) are people in the directory."""
+    if policy.find(name) is None:
+        return f"'{name}' is not in the approver directory, so cannot operate on claims"
     return None

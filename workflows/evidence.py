@@ -163,8 +163,12 @@ class ClaimAssessment(BaseModel):
     )
     cited_evidence: list[str] = Field(
         default_factory=list,
-        description="ids of the evidence relied on, such as policy, coverage, fraud_screen, "
-        "or doc:<doc_id>",
+        description="ids of the evidence relied on: tool names, intake, or doc:<doc_id>",
+    )
+    customer_message: str = Field(
+        default="",
+        max_length=2000,
+        description="a short, plain message to the claimant explaining the outcome",
     )
 
 
@@ -219,6 +223,8 @@ class AgentTurnRequest(BaseModel):
     claim: Claim
     steps: list[AgentStep] = Field(default_factory=list)
     intake_findings: list[str] = Field(default_factory=list)
+    # What staff told the agent (interrupts, answers to information requests).
+    notes: list[str] = Field(default_factory=list)
 
 
 class AgentTurnResult(BaseModel):

@@ -24,28 +24,35 @@ class Step(StrEnum):
     ASSESSING = "assessing"
     ROUTING = "routing"
     AWAITING_MANAGER_APPROVAL = "awaiting_manager_approval"
+    AWAITING_DOCUMENTS = "awaiting_documents"
     EXECUTING = "executing"
     COMPLETED = "completed"
     REJECTED = "rejected"
+    CANCELLED = "cancelled"
 
     @property
     def is_final(self) -> bool:
-        return self in (Step.COMPLETED, Step.REJECTED)
+        return self in (Step.COMPLETED, Step.REJECTED, Step.CANCELLED)
 
 
+# Every unfinished step may also move to itself: a change within the step (an escalation,
+# an edit, a reassignment) is a new version too. Cancelling is possible until money moves.
+_CANCELLABLE = frozenset({Step.CANCELLED})
 ALLOWED_TRANSITIONS: dict[Step, frozenset[Step]] = {
-    Step.INTAKE: frozenset({Step.ASSESSING, Step.REJECTED}),
+    Step.INTAKE: frozenset({Step.ASSESSING, Step.REJECTED}) | _CANCELLABLE,
     # The agent loop alternates: a model turn, then the tools it asked for.
-    Step.GATHERING_EVIDENCE: frozenset({Step.ASSESSING}),
-    Step.ASSESSING: frozenset({Step.ASSESSING, Step.GATHERING_EVIDENCE, Step.ROUTING}),
-    Step.ROUTING: frozenset({Step.EXECUTING, Step.AWAITING_MANAGER_APPROVAL}),
-    # Escalation is a transition within the wait: same step, new version.
+    Step.GATHERING_EVIDENCE: frozenset({Step.ASSESSING, Step.ROUTING}) | _CANCELLABLE,
+    Step.ASSESSING: frozenset({Step.GATHERING_EVIDENCE, Step.ROUTING}) | _CANCELLABLE,
+    Step.ROUTING: frozenset({Step.EXECUTING, Step.AWAITING_MANAGER_APPROVAL}) | _CANCELLABLE,
     Step.AWAITING_MANAGER_APPROVAL: frozenset(
-        {Step.AWAITING_MANAGER_APPROVAL, Step.EXECUTING, Step.REJECTED}
-    ),
+        {Step.EXECUTING, Step.REJECTED, Step.AWAITING_DOCUMENTS, Step.ASSESSING}
+    )
+    | _CANCELLABLE,
+    Step.AWAITING_DOCUMENTS: frozenset({Step.ASSESSING}) | _CANCELLABLE,
     Step.EXECUTING: frozenset({Step.COMPLETED}),
     Step.COMPLETED: frozenset(),
     Step.REJECTED: frozenset(),
+    Step.CANCELLED: frozenset(),
 }
 
 
@@ -55,7 +62,13 @@ class InvalidTransitionError(ValueError):
 
 class PendingActionType(StrEnum):
     WAIT_FOR_APPROVAL = "wait_for_approval"
+    WAIT_FOR_DOCUMENTS = "wait_for_documents"
+    OPERATOR_PAUSE = "operator_pause"
     RATE_LIMIT = "rate_limit"
+
+    @property
+    def needs_a_person(self) -> bool:
+        return self is not PendingActionType.RATE_LIMIT
 
 
 class PendingAction(BaseModel):
@@ -69,6 +82,15 @@ class PendingAction(BaseModel):
     assignee_roles: list[str] = Field(default_factory=list)
     escalation_level: int = 0
     on_timeout: str = ""
+    # An interrupt of higher priority than the wait pre-empts it.
+    priority: int = 50
+    reminders_at: list[datetime] = Field(default_factory=list)
+    reminders_sent: list[datetime] = Field(default_factory=list)
+    detail: str = ""
+
+    @property
+    def next_reminder(self) -> datetime | None:
+        return next((r for r in self.reminders_at if r not in self.reminders_sent), None)
 
 
 class Transition(BaseModel):
@@ -102,6 +124,7 @@ class DecisionKind(StrEnum):
     APPROVE = "approve"
     REJECT = "reject"
     ESCALATE = "escalate"
+    CANCEL = "cancel"
 
 
 class DecisionRecord(BaseModel):
@@ -134,6 +157,34 @@ class LlmState(BaseModel):
     tool_call_history: list[ToolCallRecord] = Field(default_factory=list)
 
 
+class ProposalEdit(BaseModel):
+    at: datetime
+    version: int
+    actor: str
+    changes: dict[str, tuple[str, str]]
+    comment: str = ""
+
+
+class ProposedActions(BaseModel):
+    """What the agent will do once approved; a person may edit it first."""
+
+    payout_amount: Money
+    currency: str
+    payee_id: str
+    customer_message: str
+    revision: int = 1
+    edits: list[ProposalEdit] = Field(default_factory=list)
+    approvals: list[str] = Field(default_factory=list)
+
+
+class InformationRequest(BaseModel):
+    at: datetime
+    requested_by: str
+    what: str
+    from_whom: str
+    fulfilled_at: datetime | None = None
+
+
 class ClaimContext(BaseModel):
     claim_amount: Money
     currency: str
@@ -143,11 +194,16 @@ class ClaimContext(BaseModel):
     evidence: Evidence | None = None
     assessment: ClaimAssessment | None = None
     routing: RoutingDecision | None = None
+    proposal: ProposedActions | None = None
+    information_requests: list[InformationRequest] = Field(default_factory=list)
+    # New information from staff (interrupts), given to every later assessment.
+    notes: list[str] = Field(default_factory=list)
 
 
 class OutcomeStatus(StrEnum):
     COMPLETED = "completed"
     REJECTED = "rejected"
+    CANCELLED = "cancelled"
 
 
 class ClaimOutcome(BaseModel):
@@ -174,6 +230,8 @@ class ClaimState(BaseModel):
     transitions: list[Transition] = Field(default_factory=list)
     audit_log: list[AuditEntry] = Field(default_factory=list)
     outcome: ClaimOutcome | None = None
+    assignee: str | None = None
+    paused: bool = False
 
     @classmethod
     def begin(
@@ -207,7 +265,8 @@ class ClaimState(BaseModel):
 
     def transition(self, to: Step, *, reason: str, at: datetime, history_length: int) -> Transition:
         """Move to `to`, bump the version and record why; refuses moves the process forbids."""
-        if to not in ALLOWED_TRANSITIONS[self.current_step]:
+        within_step = to is self.current_step and not to.is_final
+        if not within_step and to not in ALLOWED_TRANSITIONS[self.current_step]:
             raise InvalidTransitionError(f"cannot move from {self.current_step} to {to}")
         self.version += 1
         record = Transition(
@@ -233,7 +292,7 @@ class ClaimState(BaseModel):
 
     @property
     def awaiting_human(self) -> bool:
-        return any(a.type is PendingActionType.WAIT_FOR_APPROVAL for a in self.pending_actions)
+        return any(a.type.needs_a_person for a in self.pending_actions)
 
     @property
     def deadline(self) -> datetime | None:

@@ -62,7 +62,7 @@ def test_transition_bumps_version_and_records_the_history_event() -> None:
     [
         ([], Step.EXECUTING),
         ([], Step.GATHERING_EVIDENCE),
-        ([Step.ASSESSING, Step.GATHERING_EVIDENCE], Step.ROUTING),
+        ([Step.ASSESSING, Step.GATHERING_EVIDENCE], Step.EXECUTING),
         ([Step.ASSESSING, Step.ROUTING], Step.COMPLETED),
         ([Step.ASSESSING, Step.ROUTING, Step.EXECUTING, Step.COMPLETED], Step.EXECUTING),
     ],

@@ -1,0 +1,122 @@
+"""Whether a person may take an action on a claim now: one place, pure, testable.
+
+Signals, updates and their validators all ask `refusal`; an action it refuses never
+changes the claim (signals record the refusal in the audit log, updates answer it).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from signals.messages import (
+    EditPayload,
+    EmptyEditError,
+    HumanAction,
+    Message,
+    OperatorPayload,
+    ReassignPayload,
+    SubmitDocumentPayload,
+    edit_changes,
+)
+from workflows.authority import ReviewPolicy, operator_refusal, refusal_reason
+from workflows.claim import money
+from workflows.state import ClaimState, Step
+
+DECISION_ACTIONS = {HumanAction.APPROVE, HumanAction.REJECT, HumanAction.EDIT}
+NOT_WHILE_PAYING = {
+    HumanAction.PAUSE,
+    HumanAction.CANCEL,
+    HumanAction.INTERRUPT,
+    HumanAction.REQUEST_INFO,
+}
+
+
+def refusal(
+    action: HumanAction,
+    message: Message,
+    *,
+    state: ClaimState,
+    policy: ReviewPolicy | None,
+    escalation_level: int,
+    decided: bool,
+) -> str | None:
+    """Why `message` may not be acted on now, or None if it may."""
+    if policy is None:
+        return "the claim is still starting; try again in a moment"
+    if message.expected_version is not None and message.expected_version != state.version:
+        return (
+            f"the claim has moved on: it is at version {state.version}, not "
+            f"{message.expected_version}; look at it again and retry"
+        )
+    step = state.current_step
+    if step.is_final:
+        return f"the claim is already {step}"
+    if step is Step.EXECUTING and action in NOT_WHILE_PAYING:
+        return "the claim is executing its payout; it can no longer be stopped"
+    if action in DECISION_ACTIONS or action is HumanAction.REQUEST_INFO:
+        return _decision_refusal(action, message, state, policy, escalation_level, decided)
+    if action is HumanAction.SUBMIT_DOCUMENT:
+        assert isinstance(message, SubmitDocumentPayload)
+        doc_id = message.document.doc_id
+        if any(d.doc_id == doc_id for d in state.context.supporting_docs):
+            return f"document {doc_id} is already on file"
+        return None
+    return _operator_refusal(action, message, state, policy)
+
+
+def _decision_refusal(
+    action: HumanAction,
+    message: Message,
+    state: ClaimState,
+    policy: ReviewPolicy,
+    escalation_level: int,
+    decided: bool,
+) -> str | None:
+    if state.current_step is not Step.AWAITING_MANAGER_APPROVAL:
+        return f"the claim is not awaiting a decision (it is {state.current_step})"
+    if decided:
+        return "a decision has already been taken"
+    proposal = state.context.proposal
+    assert proposal is not None
+    amount = proposal.payout_amount
+    if isinstance(message, EditPayload):
+        try:
+            changes = edit_changes(message)
+        except EmptyEditError as empty:
+            return str(empty)
+        new_amount = changes.get("payout_amount", amount)
+        assert isinstance(new_amount, Decimal)
+        payable = state.context.evidence.payable_amount if state.context.evidence else amount
+        if new_amount > max(payable, proposal.payout_amount):
+            return (
+                f"payout {money(new_amount)} is more than the policy pays "
+                f"({money(payable)} {proposal.currency})"
+            )
+        amount = new_amount
+    if action is HumanAction.APPROVE and message.actor in proposal.approvals:
+        return f"{message.actor} has already approved; the second approval must be someone else's"
+    return refusal_reason(
+        policy,
+        approver_name=message.actor,
+        approving=action in {HumanAction.APPROVE, HumanAction.EDIT},
+        payout_amount=amount,
+        escalation_level=escalation_level,
+        submitted_by=state.context.claim.submitted_by,
+    )
+
+
+def _operator_refusal(
+    action: HumanAction, message: Message, state: ClaimState, policy: ReviewPolicy
+) -> str | None:
+    refused = operator_refusal(policy, message.actor)
+    if refused is not None:
+        return refused
+    if action is HumanAction.PAUSE and state.paused:
+        return "the claim is already paused"
+    if action is HumanAction.RESUME:
+        assert isinstance(message, OperatorPayload)
+        if not state.paused:
+            return "the claim is not paused"
+    if isinstance(message, ReassignPayload) and policy.find(message.assignee) is None:
+        return f"'{message.assignee}' is not in the approver directory"
+    return None
