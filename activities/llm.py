@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -24,7 +25,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.tools import BaseTool
 from pydantic import SecretStr
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.offline_model import OfflineClaimsModel
 from activities.prompts import AGENT_PROMPT_VERSION, agent_messages
@@ -123,7 +124,7 @@ def _retry_after(error: openai.APIStatusError) -> timedelta | None:
 def translate_llm_error(error: Exception) -> ApplicationError | None:
     """Map provider errors onto Temporal's retry semantics; None leaves the default."""
     if isinstance(error, openai.RateLimitError):
-        if "insufficient_quota" in str(error):
+        if error.code == "insufficient_quota" or "insufficient_quota" in str(error):
             return ApplicationError(
                 "the model provider reports insufficient quota; add credit or change CLAIMS_LLM",
                 type="LlmQuotaExhausted",
@@ -133,12 +134,22 @@ def translate_llm_error(error: Exception) -> ApplicationError | None:
             "the model provider is rate limiting this worker",
             type="LlmRateLimited",
             next_retry_delay=_retry_after(error),
+            # Expected and handled by the workflow: no stack traces in the worker log.
+            category=ApplicationErrorCategory.BENIGN,
         )
     if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
         return ApplicationError(
             "the model provider refused the credentials; check OPENAI_API_KEY",
             type="LlmAuthenticationFailed",
             non_retryable=True,
+        )
+    if isinstance(error, json.JSONDecodeError | openai.APIResponseValidationError) or (
+        isinstance(error, ValueError) and "Unexpected response type" in str(error)
+    ):
+        return ApplicationError(
+            "the model provider's answer is not an OpenAI chat completion "
+            f"({type(error).__name__}: {str(error)[:200]}); check OPENAI_BASE_URL",
+            type="LlmResponseUnreadable",
         )
     if isinstance(error, openai.APIStatusError) and 400 <= error.status_code < 500:
         return ApplicationError(

@@ -239,6 +239,12 @@ class ClaimAgent:
     async def _wait_out_rate_limit(self, delay: timedelta | None) -> None:
         """A rate limit is a wait like any other: explicit, with its resume time."""
         delay = delay or DEFAULT_RATE_LIMIT_WAIT
+        self.host.audit(
+            "claim-review-agent",
+            "rate_limited",
+            AuditOutcome.RECORDED,
+            f"waiting {delay.total_seconds():g}s for the model provider",
+        )
         now = workflow.now()
         wait = PendingAction(
             type=PendingActionType.RATE_LIMIT,

@@ -1,0 +1,435 @@
+"""People in the loop, under time-skipping: every action by signal and by update."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from activities.llm import LlmSettings
+from activities.payments import Ledger
+from signals.messages import ActionAccepted
+from tests.conftest import WorkerFactory
+from tests.helpers import eventually, unique_claim
+from workflows.claim import Claim
+from workflows.claim_review import ClaimReviewWorkflow
+from workflows.state import (
+    AuditOutcome,
+    ClaimOutcome,
+    ClaimState,
+    OutcomeStatus,
+    PendingActionType,
+    Step,
+)
+
+Handle = WorkflowHandle[ClaimReviewWorkflow, ClaimOutcome]
+
+
+async def start(client: Client, claim: Claim, task_queue: str) -> Handle:
+    return await client.start_workflow(
+        ClaimReviewWorkflow.run, claim, id=claim.workflow_id, task_queue=task_queue
+    )
+
+
+async def state_of(handle: Handle) -> ClaimState:
+    return await handle.query(ClaimReviewWorkflow.state)
+
+
+async def until_step(handle: Handle, step: Step) -> ClaimState:
+    return await eventually(lambda: state_of(handle), lambda s: s.current_step is step)
+
+
+async def test_reminders_at_24_and_48_hours_then_escalation_at_72(
+    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
+) -> None:
+    """The assignees are reminded twice, then the claim moves up the ladder."""
+    claim = unique_claim("CLM-1002")
+    async with claims_worker() as (_, settings):
+        handle = await start(time_env.client, claim, settings.task_queue)
+        await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
+        ledger = Ledger(settings.ledger_db)
+        sent: list[list[str]] = []
+        for step_hours in (23, 2, 24, 24):  # to hours 23, 25, 49 and 73 of the wait
+            await time_env.sleep(timedelta(hours=step_hours))
+            await state_of(handle)  # a query round-trip lets the worker catch up
+            sent.append([subject for _, subject in ledger.notices_for(claim.claim_id)])
+        await handle.signal(ClaimReviewWorkflow.approve, {"approver": "maria"})
+        await handle.result()
+
+    assert [] == sent[0]
+    assert [f"Reminder 1: claim {claim.claim_id} is waiting for you"] == sent[1]
+    assert sent[2][-1] == f"Reminder 2: claim {claim.claim_id} is waiting for you"
+    assert sent[3][-1] == f"Escalated: claim {claim.claim_id} needs a decision"
+    recipients = [r for r, _ in Ledger(settings.ledger_db).notices_for(claim.claim_id)]
+    assert ["approvers", "approvers", "senior-approvers"] == recipients[:3]
+
+
+async def test_an_update_answers_with_the_new_version_and_refuses_a_stale_one(
+    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
+) -> None:
+    """expected_version guards against acting on a claim that has moved on."""
+    claim = unique_claim("CLM-1002")
+    async with claims_worker() as (_, settings):
+        handle = await start(time_env.client, claim, settings.task_queue)
+        waiting = await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
+        with pytest.raises(WorkflowUpdateFailedError) as stale:
+            await handle.execute_update(
+                ClaimReviewWorkflow.approve_update,
+                {"approver": "maria", "expected_version": waiting.version - 1},
+            )
+        accepted = await handle.execute_update(
+            ClaimReviewWorkflow.approve_update,
+            {"approver": "maria", "expected_version": waiting.version},
+        )
+        await handle.result()
+
+    assert f"it is at version {waiting.version}" in str(stale.value.cause)
+    assert (waiting.version + 1, "awaiting_manager_approval") == (
+        accepted.version,
+        accepted.current_step,
+    )
+
+
+async def test_two_managers_deciding_at_once_one_wins(
+    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
+) -> None:
+    """Concurrent approve and reject on the same version: exactly one is accepted."""
+    claim = unique_claim("CLM-1002")
+    async with claims_worker() as (_, settings):
+        handle = await start(time_env.client, claim, settings.task_queue)
+        waiting = await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
+        results = await asyncio.gather(
+            handle.execute_update(
+                ClaimReviewWorkflow.approve_update,
+                {"approver": "maria", "expected_version": waiting.version},
+            ),
+            handle.execute_update(
+                ClaimReviewWorkflow.reject_update,
+                {"approver": "lee", "expected_version": waiting.version},
+            ),
+            return_exceptions=True,
+        )
+        outcome = await handle.result()
+
+    winners = [r for r in results if isinstance(r, ActionAccepted)]
+    losers = [r for r in results if isinstance(r, WorkflowUpdateFailedError)]
+    assert (1, 1) == (len(winners), len(losers))
+    refusal = str(losers[0].cause)
+    assert "moved on" in refusal or "already been taken" in refusal
+    expected = OutcomeStatus.COMPLETED if winners[0].action == "approve" else OutcomeStatus.REJECTED
+    assert expected == outcome.status
+
+
+async def test_an_edited_proposal_is_what_executes(
+    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
+) -> None:
+    """maria lowers the payout and rewords the message; the edit is versioned with its diff."""
+    claim = unique_claim("CLM-1002")
+    async with claims_worker() as (_, settings):
+        handle = await start(time_env.client, claim, settings.task_queue)
+        waiting = await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
+        edited = await handle.execute_update(
+            ClaimReviewWorkflow.edit_update,
+            {
+                "approver": "maria",
+                "payout_amount": 1000,
+                "customer_message": "We are paying 1,000.00 USD; the cabinets are excluded.",
+                "comment": "cabinets were pre-existing damage",
+            },
+        )
+        with pytest.raises(WorkflowUpdateFailedError) as too_much:
+            await handle.execute_update(
+                ClaimReviewWorkflow.edit_update, {"approver": "maria", "payout_amount": 5000}
+            )
+        await handle.execute_update(ClaimReviewWorkflow.approve_update, {"approver": "maria"})
+        outcome = await handle.result()
+        final = await state_of(handle)
+
+    proposal = final.context.proposal
+    assert proposal is not None
+    [edit] = proposal.edits
+    assert waiting.version + 1 == edited.version == edit.version
+    assert ("1250", "1000") == (
+        edit.changes["payout_amount"][0][:4],
+        edit.changes["payout_amount"][1],
+    )
+    assert "more than the policy pays" in str(too_much.value.cause)
+    assert (Decimal(1000), [(outcome.payout_id, "1000.00")]) == (
+        outcome.payout_amount,
+        Ledger(settings.ledger_db).payouts_for(claim.claim_id),
+    )
+
+
+async def test_payouts_over_the_four_eyes_limit_need_two_different_approvers(
+    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
+) -> None:
+    """12,300 EUR: maria's approval is the first of two; she cannot give the second."""
+    claim = unique_claim("CLM-1003", amount=12800)
+    async with claims_worker() as (_, settings):
+        handle = await start(time_env.client, claim, settings.task_queue)
+        await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
+        first = await handle.execute_update(
+            ClaimReviewWorkflow.approve_update, {"approver": "maria"}
+        )
+        with pytest.raises(WorkflowUpdateFailedError) as again:
+            await handle.execute_update(ClaimReviewWorkflow.approve_update, {"approver": "maria"})
+        await handle.execute_update(ClaimReviewWorkflow.approve_update, {"approver": "dana"})
+        outcome = await handle.result()
+
+    assert "a second approver must confirm" in first.detail
+    assert "must be someone else's" in str(again.value.cause)
+    assert ("dana", Decimal("12300.00")) == (outcome.decided_by, outcome.payout_amount)
+
+
+async def test_requested_documents_rerun_the_assessment(
+    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
+) -> None:
+    """request_info -> awaiting_documents -> submit_document -> reassessed -> approval."""
+    claim = unique_claim("CLM-1002")
+    async with claims_worker() as (_, settings):
+        handle = await start(time_env.client, claim, settings.task_queue)
+        await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
+        await handle.signal(
+            ClaimReviewWorkflow.request_info,
+            {"requested_by": "sam", "what": "plumber's invoice", "from_whom": "claimant"},
+        )
+        asked = await until_step(handle, Step.AWAITING_DOCUMENTS)
+        await handle.signal(
+            ClaimReviewWorkflow.submit_document,
+            {
+                "submitted_by": "claimant-portal",
+                "document": {"doc_id": "D-3", "kind": "invoice", "uri": "s3://d/D-3.pdf"},
+            },
+        )
+        back = await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
+        await handle.signal(ClaimReviewWorkflow.approve, {"approver": "maria"})
+        await handle.result()
+
+    [wait] = asked.pending_actions
+    assert (PendingActionType.WAIT_FOR_DOCUMENTS, "claimant", timedelta(days=14)) == (
+        wait.type,
+        wait.assignee,
+        wait.timeout - wait.created_at,
+    )
+    assert [timedelta(days=7)] == [r - wait.created_at for r in wait.reminders_at]
+    assert "D-3" in [d.doc_id for d in back.context.supporting_docs]
+    assert back.context.information_requests[0].fulfilled_at is not None
+    assert 2 == sum(t.reason == "model turn 1" for t in back.transitions)
+
+
+async def test_a_document_wait_ends_after_14_days_with_a_reminder_at_7(
+    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
+) -> None:
+    """Nothing arrives: a reminder halfway, then back to the approvers with a finding."""
+    claim = unique_claim("CLM-1002")
+    async with claims_worker() as (_, settings):
+        handle = await start(time_env.client, claim, settings.task_queue)
+        await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
+        await handle.signal(
+            ClaimReviewWorkflow.request_info, {"requested_by": "maria", "what": "photos"}
+        )
+        await until_step(handle, Step.AWAITING_DOCUMENTS)
+        await time_env.sleep(timedelta(days=7, minutes=1))
+        await state_of(handle)
+        reminded = [s for _, s in Ledger(settings.ledger_db).notices_for(claim.claim_id)]
+        await time_env.sleep(timedelta(days=7))
+        back = await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
+        await handle.signal(ClaimReviewWorkflow.reject, {"approver": "maria"})
+        await handle.result()
+
+    assert [f"Reminder 1: claim {claim.claim_id} is waiting for you"] == reminded
+    assert back.context.routing is not None
+    assert any("requested information not received" in r for r in back.context.routing.reasons)
+
+
+async def test_pause_holds_before_money_moves_and_resume_lets_it_go(
+    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
+) -> None:
+    """Approved while paused: nothing is paid until an operator resumes."""
+    claim = unique_claim("CLM-1002")
+    async with claims_worker() as (_, settings):
+        handle = await start(time_env.client, claim, settings.task_queue)
+        await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
+        await handle.execute_update(ClaimReviewWorkflow.pause_update, {"operator": "lee"})
+        await handle.execute_update(ClaimReviewWorkflow.approve_update, {"approver": "maria"})
+        held = await eventually(
+            lambda: state_of(handle),
+            lambda s: any(a.type is PendingActionType.OPERATOR_PAUSE for a in s.pending_actions),
+        )
+        paid_while_paused = Ledger(settings.ledger_db).payouts_for(claim.claim_id)
+        await handle.execute_update(ClaimReviewWorkflow.resume_update, {"operator": "lee"})
+        outcome = await handle.result()
+
+    assert (True, []) == (held.paused, paid_while_paused)
+    assert OutcomeStatus.COMPLETED == outcome.status
+
+
+async def test_cancel_ends_the_review_and_executes_nothing(
+    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
+) -> None:
+    claim = unique_claim("CLM-1002")
+    async with claims_worker() as (_, settings):
+        handle = await start(time_env.client, claim, settings.task_queue)
+        await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
+        await handle.signal(
+            ClaimReviewWorkflow.cancel, {"operator": "lee", "reason": "claimant withdrew"}
+        )
+        outcome = await handle.result()
+        final = await state_of(handle)
+
+    assert (OutcomeStatus.CANCELLED, "lee", "claimant withdrew") == (
+        outcome.status,
+        outcome.decided_by,
+        outcome.reason,
+    )
+    assert (Step.CANCELLED, []) == (final.current_step, final.pending_actions)
+    assert [] == Ledger(settings.ledger_db).payouts_for(claim.claim_id)
+    assert [] == Ledger(settings.ledger_db).notices_for(claim.claim_id)
+
+
+async def test_reassign_names_a_person_as_the_assignee(
+    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
+) -> None:
+    claim = unique_claim("CLM-1002")
+    async with claims_worker() as (_, settings):
+        handle = await start(time_env.client, claim, settings.task_queue)
+        await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
+        await handle.execute_update(
+            ClaimReviewWorkflow.reassign_update, {"operator": "maria", "assignee": "sam"}
+        )
+        after = await state_of(handle)
+        described = await handle.describe()
+        await handle.signal(ClaimReviewWorkflow.approve, {"approver": "sam"})
+        await handle.result()
+
+    from workflows import search_attributes as sa
+
+    assert ("sam", "sam") == (
+        after.pending_actions[0].assignee,
+        described.typed_search_attributes.get(sa.ASSIGNEE),
+    )
+
+
+async def test_an_urgent_interrupt_preempts_the_wait_and_reassesses(
+    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
+) -> None:
+    """Priority 80 beats the approval wait (50): the agent looks again with the news."""
+    claim = unique_claim("CLM-1001", amount=1200)
+    async with claims_worker() as (_, settings):
+        handle = await start(time_env.client, claim, settings.task_queue)
+        before = await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
+        await handle.signal(
+            ClaimReviewWorkflow.interrupt,
+            {"operator": "lee", "information": "receipt looks altered", "priority": 80},
+        )
+        after = await eventually(
+            lambda: state_of(handle),
+            lambda s: (
+                s.current_step is Step.AWAITING_MANAGER_APPROVAL and s.version > before.version + 1
+            ),
+        )
+        await handle.signal(
+            ClaimReviewWorkflow.interrupt,
+            {"operator": "lee", "information": "claimant called", "priority": 10},
+        )
+        low = await eventually(lambda: state_of(handle), lambda s: len(s.context.notes) == 2)
+        await handle.signal(ClaimReviewWorkflow.reject, {"approver": "maria"})
+        await handle.result()
+
+    assert after.context.assessment is not None
+    assert "staff note: lee: receipt looks altered" in after.context.assessment.rationale
+    assert 2 == sum(t.reason == "model turn 1" for t in after.transitions)
+    assert (Step.AWAITING_MANAGER_APPROVAL, after.pending_actions) == (
+        low.current_step,
+        low.pending_actions,
+    )
+    assert "kept for the next assessment" in low.audit_log[-1].detail
+
+
+async def test_an_interrupt_cancels_the_assessment_in_flight(
+    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
+) -> None:
+    """The model is mid-turn when news arrives: that turn is cancelled and restarted."""
+    slow = LlmSettings(provider="offline", model="offline-adjuster-1", offline_latency_seconds=1.5)
+    claim = unique_claim("CLM-1001")
+    async with claims_worker(llm=slow) as (_, settings):
+        handle = await start(time_env.client, claim, settings.task_queue)
+        await eventually(lambda: state_of(handle), lambda s: s.current_step is Step.ASSESSING)
+        await handle.signal(
+            ClaimReviewWorkflow.interrupt,
+            {"operator": "lee", "information": "duplicate reported by phone"},
+        )
+        await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
+        cancel_requests = [
+            e
+            async for e in handle.fetch_history_events()
+            if e.HasField("activity_task_cancel_requested_event_attributes")
+        ]
+        final = await state_of(handle)
+        await handle.signal(ClaimReviewWorkflow.reject, {"approver": "maria"})
+        await handle.result()
+
+    assert 1 <= len(cancel_requests)
+    assert ["lee: duplicate reported by phone"] == final.context.notes
+    assert final.context.routing is not None
+    assert not final.context.routing.auto_approve
+
+
+@pytest.mark.parametrize(
+    ("signal", "payload", "reason"),
+    [
+        ("approve", {"approver": "sam", "expected_version": 1}, "moved on"),
+        ("edit", {"approver": "maria"}, "needs payout_amount or customer_message"),
+        ("pause", {"operator": "mallory"}, "not in the approver directory"),
+        ("resume", {"operator": "lee"}, "not paused"),
+        ("reassign", {"operator": "lee", "assignee": "nobody"}, "'nobody' is not in"),
+        (
+            "submit_document",
+            {"submitted_by": "x", "document": {"doc_id": "D-1", "kind": "photo", "uri": "u"}},
+            "already on file",
+        ),
+        ("cancel", {"operator": "lee"}, "reason: Field required"),
+    ],
+)
+async def test_refused_actions_never_change_the_claim(
+    time_env: WorkflowEnvironment,
+    claims_worker: WorkerFactory,
+    signal: str,
+    payload: dict[str, object],
+    reason: str,
+) -> None:
+    claim = unique_claim("CLM-1002")
+    async with claims_worker() as (_, settings):
+        handle = await start(time_env.client, claim, settings.task_queue)
+        before = await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
+        await handle.signal(signal, payload)
+        after = await eventually(
+            lambda: state_of(handle), lambda s: len(s.audit_log) > len(before.audit_log)
+        )
+        await handle.signal(ClaimReviewWorkflow.reject, {"approver": "maria"})
+        await handle.result()
+
+    refusal = after.audit_log[-1]
+    assert (AuditOutcome.REFUSED, signal) == (refusal.outcome, refusal.action)
+    assert reason in refusal.detail
+    assert before.model_dump(exclude={"audit_log"}) == after.model_dump(exclude={"audit_log"})
+
+
+async def test_the_submitter_cannot_approve_their_own_claim(
+    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
+) -> None:
+    claim = unique_claim("CLM-1002", submitted_by="maria")
+    async with claims_worker() as (_, settings):
+        handle = await start(time_env.client, claim, settings.task_queue)
+        await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(ClaimReviewWorkflow.approve_update, {"approver": "maria"})
+        await handle.execute_update(ClaimReviewWorkflow.approve_update, {"approver": "lee"})
+        outcome = await handle.result()
+
+    assert "'maria' submitted this claim and cannot decide it" in str(refused.value.cause)
+    assert "lee" == outcome.decided_by
