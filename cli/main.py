@@ -6,22 +6,26 @@ import asyncio
 import functools
 import json
 from collections.abc import Callable, Coroutine
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.review_policy import load_review_policy_file
 from cli.render import ClaimRow, claims_table, print_error, render_state
 from runtime.client import build_client
 from runtime.errors import UserFacingError
 from runtime.logs import configure_logging
 from runtime.settings import WORKFLOW_TYPE, Settings
-from signals.client import claim_handle, send_decision
+from signals.client import ActionRefused, act, claim_handle, signal_and_watch
+from signals.messages import HumanAction
 from workflows.claim_review import ClaimReviewWorkflow
-from workflows.state import AuditOutcome, DecisionKind
+from workflows.state import AuditOutcome
 
 app = typer.Typer(
     help="Review insurance and expense claims with a persistent agent on Temporal.",
@@ -138,43 +142,233 @@ async def show(
         console.print(render_state(state))
 
 
-async def _decide(kind: DecisionKind, claim_id: str, approver: str, comment: str) -> None:
+async def _act(
+    action: HumanAction, claim_id: str, payload: dict[str, Any], as_signal: bool
+) -> None:
+    """Send one action; print what the claim answered, or why it refused."""
     client = await build_client()
-    receipt = await send_decision(client, claim_id, kind, approver, comment)
-    if receipt.entry is None:
+    payload = {k: v for k, v in payload.items() if v is not None}
+    if not as_signal:
+        accepted = await act(client, claim_id, action, payload)
         console.print(
-            f"{kind} sent to {receipt.workflow_id}; no worker has processed it yet. "
-            f"Check with `claims show {claim_id}`.",
+            f"[green]{action} accepted[/] (claim {claim_id}, version {accepted.version}, "
+            f"now {accepted.current_step})"
+            + (f": {escape(accepted.detail)}" if accepted.detail else ""),
             highlight=False,
         )
         return
-    if receipt.entry.outcome is AuditOutcome.REFUSED:
-        print_error(console, f"{kind} by {approver} refused: {receipt.entry.detail}")
-        raise typer.Exit(1)
-    step = receipt.state.current_step if receipt.state else "?"
-    console.print(
-        f"[green]{kind} by {approver} accepted[/] (claim {claim_id}, version "
-        f"{receipt.entry.version}, now {step})",
-        highlight=False,
-    )
+    receipt = await signal_and_watch(client, claim_id, action, payload)
+    if receipt.entry is None:
+        console.print(
+            f"{action} signal sent to {receipt.workflow_id}; no worker has processed it yet. "
+            f"Check with `claims show {claim_id}`.",
+            highlight=False,
+        )
+    elif receipt.entry.outcome is AuditOutcome.REFUSED:
+        raise ActionRefused(f"{action} refused: {receipt.entry.detail}")
+    else:
+        step = receipt.state.current_step if receipt.state else "?"
+        console.print(
+            f"[green]{action} accepted[/] (claim {claim_id}, version {receipt.entry.version}, "
+            f"now {step})",
+            highlight=False,
+        )
 
 
+ClaimArg = Annotated[str, typer.Argument(help="claim id, such as CLM-1002")]
 AsOption = Annotated[str, typer.Option("--as", help="your name in the approver directory")]
 CommentOption = Annotated[str, typer.Option(help="reason, kept in the audit log")]
+ExpectedVersion = Annotated[
+    int | None,
+    typer.Option(help="refuse if the claim is no longer at this version (see `claims show`)"),
+]
+SignalFlag = Annotated[
+    bool, typer.Option("--signal", help="send as a signal: durable even with no worker running")
+]
 
 
 @app.command()
 @command
-async def approve(claim_id: str, approver: AsOption, comment: CommentOption = "") -> None:
-    """Approve a claim's proposed payout."""
-    await _decide(DecisionKind.APPROVE, claim_id, approver, comment)
+async def approve(
+    claim_id: ClaimArg,
+    approver: AsOption,
+    comment: CommentOption = "",
+    expected_version: ExpectedVersion = None,
+    as_signal: SignalFlag = False,
+) -> None:
+    """Approve a claim's proposed payout and message."""
+    payload = {"approver": approver, "comment": comment, "expected_version": expected_version}
+    await _act(HumanAction.APPROVE, claim_id, payload, as_signal)
 
 
 @app.command()
 @command
-async def reject(claim_id: str, approver: AsOption, comment: CommentOption = "") -> None:
+async def reject(
+    claim_id: ClaimArg,
+    approver: AsOption,
+    comment: CommentOption = "",
+    expected_version: ExpectedVersion = None,
+    as_signal: SignalFlag = False,
+) -> None:
     """Reject a claim."""
-    await _decide(DecisionKind.REJECT, claim_id, approver, comment)
+    payload = {"approver": approver, "comment": comment, "expected_version": expected_version}
+    await _act(HumanAction.REJECT, claim_id, payload, as_signal)
+
+
+@app.command()
+@command
+async def edit(
+    claim_id: ClaimArg,
+    approver: AsOption,
+    amount: Annotated[Decimal | None, typer.Option(help="new payout amount")] = None,
+    message: Annotated[str | None, typer.Option(help="new message to the claimant")] = None,
+    comment: CommentOption = "",
+    expected_version: ExpectedVersion = None,
+    as_signal: SignalFlag = False,
+) -> None:
+    """Edit the proposed payout or customer message before it executes."""
+    payload = {
+        "approver": approver,
+        "payout_amount": str(amount) if amount is not None else None,
+        "customer_message": message,
+        "comment": comment,
+        "expected_version": expected_version,
+    }
+    await _act(HumanAction.EDIT, claim_id, payload, as_signal)
+
+
+@app.command("request-info")
+@command
+async def request_info(
+    claim_id: ClaimArg,
+    requested_by: AsOption,
+    what: Annotated[str, typer.Option(help="what is missing")],
+    from_whom: Annotated[str, typer.Option("--from", help="who should send it")] = "claimant",
+    expected_version: ExpectedVersion = None,
+    as_signal: SignalFlag = False,
+) -> None:
+    """Ask for more information; the claim waits for documents, then is reassessed."""
+    payload = {
+        "requested_by": requested_by,
+        "what": what,
+        "from_whom": from_whom,
+        "expected_version": expected_version,
+    }
+    await _act(HumanAction.REQUEST_INFO, claim_id, payload, as_signal)
+
+
+@app.command("submit-document")
+@command
+async def submit_document(
+    claim_id: ClaimArg,
+    doc_id: Annotated[str, typer.Option(help="document id")],
+    kind: Annotated[str, typer.Option(help="document kind, such as invoice")],
+    uri: Annotated[str, typer.Option(help="where the document is stored")],
+    submitted_by: Annotated[str, typer.Option("--as", help="who sends it")] = "claimant",
+    note: Annotated[str, typer.Option(help="a note with the document")] = "",
+    as_signal: SignalFlag = False,
+) -> None:
+    """Add a document to a claim, asked for or not."""
+    payload = {
+        "submitted_by": submitted_by,
+        "document": {"doc_id": doc_id, "kind": kind, "uri": uri},
+        "note": note,
+    }
+    await _act(HumanAction.SUBMIT_DOCUMENT, claim_id, payload, as_signal)
+
+
+ReasonOption = Annotated[str, typer.Option(help="why, kept in the audit log")]
+
+
+@app.command()
+@command
+async def pause(
+    claim_id: ClaimArg, operator: AsOption, reason: ReasonOption = "", as_signal: SignalFlag = False
+) -> None:
+    """Hold the agent once the step in flight is done; nothing executes until resumed."""
+    await _act(HumanAction.PAUSE, claim_id, {"operator": operator, "reason": reason}, as_signal)
+
+
+@app.command()
+@command
+async def resume(
+    claim_id: ClaimArg, operator: AsOption, reason: ReasonOption = "", as_signal: SignalFlag = False
+) -> None:
+    """Let a paused claim go on."""
+    await _act(HumanAction.RESUME, claim_id, {"operator": operator, "reason": reason}, as_signal)
+
+
+@app.command()
+@command
+async def cancel(
+    claim_id: ClaimArg,
+    operator: AsOption,
+    reason: Annotated[str, typer.Option(help="why, kept in the audit log")],
+    as_signal: SignalFlag = False,
+) -> None:
+    """End the review; nothing pending is executed."""
+    await _act(HumanAction.CANCEL, claim_id, {"operator": operator, "reason": reason}, as_signal)
+
+
+@app.command()
+@command
+async def reassign(
+    claim_id: ClaimArg,
+    operator: AsOption,
+    to: Annotated[str, typer.Option("--to", help="the new assignee, from the directory")],
+    reason: ReasonOption = "",
+    as_signal: SignalFlag = False,
+) -> None:
+    """Hand a claim to a named person."""
+    payload = {"operator": operator, "assignee": to, "reason": reason}
+    await _act(HumanAction.REASSIGN, claim_id, payload, as_signal)
+
+
+@app.command()
+@command
+async def interrupt(
+    claim_id: ClaimArg,
+    operator: AsOption,
+    info: Annotated[str, typer.Option(help="the new information")],
+    priority: Annotated[
+        int, typer.Option(help="0-100; above the current wait's priority, it pre-empts it")
+    ] = 50,
+    as_signal: SignalFlag = False,
+) -> None:
+    """Give the agent new information; the assessment restarts with it."""
+    payload = {"operator": operator, "information": info, "priority": priority}
+    await _act(HumanAction.INTERRUPT, claim_id, payload, as_signal)
+
+
+@app.command()
+@command
+async def inbox(
+    person: AsOption,
+    limit: Annotated[int, typer.Option(help="most claims to list")] = 100,
+) -> None:
+    """What waits for this person: claims assigned to them or to a queue they serve."""
+    settings = _settings()
+    policy = load_review_policy_file(settings.approvers_file)
+    approver = policy.find(person)
+    if approver is None:
+        raise UserFacingError(
+            f"'{person}' is not in the approver directory {settings.approvers_file}"
+        )
+    queues = [level.name for level in policy.escalation_ladder if approver.role in level.roles]
+    names = ", ".join(f"'{q}'" for q in [person, *queues])
+    client = await build_client()
+    rows = [
+        ClaimRow.from_execution(execution)
+        async for execution in client.list_workflows(
+            f"WorkflowType = '{WORKFLOW_TYPE}' AND ExecutionStatus = 'Running' "
+            f"AND AwaitingHuman = true AND Assignee IN ({names})",
+            limit=limit,
+        )
+    ]
+    if not rows:
+        console.print(f"Nothing waits for {person}.")
+        return
+    console.print(claims_table(rows, title=f"Waiting for {person} ({approver.role})"))
 
 
 @history_app.command("export")

@@ -111,7 +111,8 @@ def render_state(state: ClaimState) -> Group:
     _row(header, "claim", f"{claim.category} · {_money(claim.amount, claim.currency)}")
     _row(header, "claimant", f"{claim.claimant.name} ({claim.claimant.id})")
     _row(header, "policy", claim.policy_number)
-    _row(header, "documents", ", ".join(f"{d.doc_id} {d.kind}" for d in claim.documents) or "none")
+    docs = state.context.supporting_docs
+    _row(header, "documents", ", ".join(f"{d.doc_id} {d.kind}" for d in docs) or "none")
     if state.outcome:
         o = state.outcome
         _row(
@@ -129,7 +130,9 @@ def render_state(state: ClaimState) -> Group:
             _row(
                 waits,
                 wait.type,
-                f"{wait.assignee} ({', '.join(wait.assignee_roles)})",
+                f"{wait.assignee} ({', '.join(wait.assignee_roles)})"
+                if wait.assignee_roles
+                else wait.assignee,
                 str(wait.escalation_level),
                 _deadline(wait.timeout),
                 wait.on_timeout,
@@ -138,6 +141,43 @@ def render_state(state: ClaimState) -> Group:
         parts.append(waits)
 
     ctx = state.context
+    if ctx.proposal is not None and not state.current_step.is_final:
+        proposal = ctx.proposal
+        plan = Table.grid(padding=(0, 2))
+        _row(
+            plan,
+            "pay",
+            f"{_money(proposal.payout_amount, proposal.currency)} to {proposal.payee_id}",
+        )
+        _row(plan, "tell the claimant", proposal.customer_message)
+        _row(plan, "revision", str(proposal.revision))
+        if proposal.approvals:
+            _row(plan, "approved so far by", ", ".join(proposal.approvals))
+        for change in proposal.edits:
+            changes = "; ".join(f"{k}: {a} -> {b}" for k, (a, b) in change.changes.items())
+            when = f"{change.actor} at {change.at:%Y-%m-%d %H:%M}"
+            _row(plan, f"edit v{change.version}", f"{when}: {changes}")
+        parts.append(Panel(plan, title="Proposed actions (approve, edit or reject)", expand=False))
+    if ctx.information_requests or ctx.notes or state.paused or state.assignee:
+        people = Table.grid(padding=(0, 2))
+        if state.paused:
+            _row(people, "paused", "yes: nothing executes until `claims resume`")
+        if state.assignee:
+            _row(people, "assigned to", state.assignee)
+        for request in ctx.information_requests:
+            status = (
+                f"received {request.fulfilled_at:%Y-%m-%d %H:%M}"
+                if request.fulfilled_at
+                else "open"
+            )
+            _row(
+                people,
+                "asked for",
+                f"{request.what} from {request.from_whom} by {request.requested_by} ({status})",
+            )
+        for note in ctx.notes:
+            _row(people, "staff note", note)
+        parts.append(Panel(people, title="People", expand=False))
     if ctx.evidence or ctx.assessment or ctx.routing:
         why = Table.grid(padding=(0, 2))
         if ctx.evidence:

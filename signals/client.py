@@ -1,71 +1,108 @@
-"""Typed helpers that send human decisions to a claim and report what became of them."""
+"""Typed helpers that send human actions to a claim and report what became of them.
+
+`act` uses the action's update: the claim answers with its new version, or refuses and
+says why. Updates need a running worker; `signal_and_watch` sends the signal instead,
+which is durable without one, and watches the audit log for the outcome.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+from runtime.errors import UserFacingError
+from signals.messages import ActionAccepted, HumanAction
 from workflows.claim import workflow_id_for
 from workflows.claim_review import ClaimReviewWorkflow
-from workflows.state import AuditEntry, ClaimOutcome, ClaimState, DecisionKind
+from workflows.state import AuditEntry, ClaimOutcome, ClaimState
+
+Handle = WorkflowHandle[ClaimReviewWorkflow, ClaimOutcome]
 
 # How long to watch for the worker to record a signal before answering "sent".
 ACKNOWLEDGE_TIMEOUT_SECONDS = 10.0
-# A query needs a running worker; without one, say so quickly instead of hanging.
+# Queries and updates need a running worker; without one, say so instead of hanging.
 QUERY_TIMEOUT = timedelta(seconds=5)
+UPDATE_TIMEOUT = timedelta(seconds=15)
+
+
+class ActionRefused(UserFacingError):  # noqa: N818 - reads as what happened to the action
+    """The claim refused the action; the message is the claim's own reason."""
 
 
 @dataclass(frozen=True)
-class DecisionReceipt:
-    """What is known after sending: the audit entry if the worker has processed it."""
+class SignalReceipt:
+    """What is known after a signal: the audit entry, once a worker has processed it."""
 
     workflow_id: str
     entry: AuditEntry | None
     state: ClaimState | None
 
 
-def claim_handle(
-    client: Client, claim_id: str
-) -> WorkflowHandle[ClaimReviewWorkflow, ClaimOutcome]:
+def claim_handle(client: Client, claim_id: str) -> Handle:
     return client.get_workflow_handle_for(ClaimReviewWorkflow.run, workflow_id_for(claim_id))
 
 
-async def _state_or_none(
-    handle: WorkflowHandle[ClaimReviewWorkflow, ClaimOutcome],
-) -> ClaimState | None:
+async def current_state(handle: Handle) -> ClaimState | None:
+    """The claim's state, or None when no worker answers in time."""
     try:
         return await handle.query(ClaimReviewWorkflow.state, rpc_timeout=QUERY_TIMEOUT)
     except (RPCError, WorkflowQueryFailedError):
         return None
 
 
-async def send_decision(
+async def act(
+    client: Client, claim_id: str, action: HumanAction, payload: dict[str, Any]
+) -> ActionAccepted:
+    """Take an action through its update; refusals raise ActionRefused with the reason."""
+    handle = claim_handle(client, claim_id)
+    try:
+        # The action's value is the contract's update name, the same for every client.
+        result: ActionAccepted = await handle.execute_update(
+            str(action), payload, result_type=ActionAccepted, rpc_timeout=UPDATE_TIMEOUT
+        )
+    except WorkflowUpdateFailedError as failed:
+        cause = failed.cause
+        reason = cause.message if isinstance(cause, ApplicationError) else str(cause or failed)
+        raise ActionRefused(f"{action} refused: {reason}") from None
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise UserFacingError(
+            f"no worker answered the {action} within {UPDATE_TIMEOUT.seconds}s; start one "
+            "(`make run` or `claims worker`), or send it as a signal with --signal"
+        ) from None
+    return result
+
+
+async def signal_and_watch(
     client: Client,
     claim_id: str,
-    kind: DecisionKind,
-    approver: str,
-    comment: str = "",
+    action: HumanAction,
+    payload: dict[str, Any],
     acknowledge_timeout: float = ACKNOWLEDGE_TIMEOUT_SECONDS,
-) -> DecisionReceipt:
-    """Signal `approve` or `reject`, then wait briefly for the claim's audit log to answer."""
+) -> SignalReceipt:
+    """Send the action as a signal, then watch the audit log briefly for its outcome."""
     handle = claim_handle(client, claim_id)
-    before = await _state_or_none(handle)
+    before = await current_state(handle)
     seen = len(before.audit_log) if before else 0
-    signal = (
-        ClaimReviewWorkflow.approve if kind is DecisionKind.APPROVE else ClaimReviewWorkflow.reject
-    )
-    await handle.signal(signal, {"approver": approver, "comment": comment})
+    await handle.signal(str(action), payload)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + acknowledge_timeout
     while before is not None and loop.time() < deadline:
-        state = await _state_or_none(handle)
+        state = await current_state(handle)
         if state is not None:
             for entry in state.audit_log[seen:]:
-                if entry.actor == approver and entry.action == kind:
-                    return DecisionReceipt(handle.id, entry, state)
+                if entry.action == action:
+                    return SignalReceipt(handle.id, entry, state)
         await asyncio.sleep(0.2)
-    return DecisionReceipt(handle.id, None, None)
+    return SignalReceipt(handle.id, None, None)

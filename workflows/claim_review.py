@@ -669,7 +669,7 @@ class ClaimReviewWorkflow:
         """Refuse before the update reaches history; the caller gets the reason."""
         checked = self._check(action, payload)
         if isinstance(checked, tuple):
-            raise ActionRefusedError(checked[1])
+            raise ApplicationError(checked[1], type="ActionRefused", non_retryable=True)
 
     def _update(self, action: HumanAction, payload: Any) -> ActionAccepted:
         # Checked again: another update may have won the race since the validator ran.
@@ -872,10 +872,6 @@ class ClaimReviewWorkflow:
         if state.context.routing and state.context.routing.reasons:
             details += "\n\nWhy: " + "; ".join(state.context.routing.reasons)
         workflow.set_current_details(details)
-
-
-class ActionRefusedError(ValueError):
-    """An update refused by its validator; nothing reaches history."""
 
 
 def _claimed_actor(payload: Any) -> str:

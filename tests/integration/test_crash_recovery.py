@@ -11,12 +11,13 @@ import pytest
 
 from activities.payments import Ledger
 from runtime.devserver import DevServer
-from signals.client import claim_handle, send_decision
+from signals.client import claim_handle, signal_and_watch
+from signals.messages import HumanAction
 from starter import StartStatus, start_claim
 from tests.helpers import eventually, unique_claim
 from tests.integration.conftest import WorkerProcess
 from workflows.claim_review import ClaimReviewWorkflow
-from workflows.state import AuditOutcome, ClaimState, DecisionKind, OutcomeStatus, Step
+from workflows.state import AuditOutcome, ClaimState, OutcomeStatus, Step
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +46,9 @@ async def test_claim_survives_worker_kill_and_server_restart_then_pays_once(
     handle = claim_handle(client, claim.claim_id)
     again = await start_claim(client, claim, "claim-review-it")
     worker_process()
-    receipt = await send_decision(client, claim.claim_id, DecisionKind.APPROVE, "maria")
+    receipt = await signal_and_watch(
+        client, claim.claim_id, HumanAction.APPROVE, {"approver": "maria"}
+    )
     outcome = await handle.result()
     after = await state()
 
