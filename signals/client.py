@@ -8,6 +8,7 @@ which is durable without one, and watches the audit log for the outcome.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from runtime.errors import UserFacingError
 from signals.messages import ActionAccepted, HumanAction
@@ -35,10 +36,20 @@ ACKNOWLEDGE_TIMEOUT_SECONDS = 10.0
 # Queries and updates need a running worker; without one, say so instead of hanging.
 QUERY_TIMEOUT = timedelta(seconds=5)
 UPDATE_TIMEOUT = timedelta(seconds=15)
+UPDATE_ATTEMPTS = 3
 
 
 class ActionRefused(UserFacingError):  # noqa: N818 - reads as what happened to the action
     """The claim refused the action; the message is the claim's own reason."""
+
+
+def _workflow_not_ready(error: RPCError) -> bool:
+    """The server dropped the update because the workflow task it rode on failed.
+
+    That happens when events race the task (the server answers UnhandledCommand and
+    the worker retries it); the update never reached history, so sending it again is safe.
+    """
+    return error.status is RPCStatusCode.FAILED_PRECONDITION and "workflow task" in error.message
 
 
 @dataclass(frozen=True)
@@ -67,11 +78,24 @@ async def act(
 ) -> ActionAccepted:
     """Take an action through its update; refusals raise ActionRefused with the reason."""
     handle = claim_handle(client, claim_id)
+    # One id for every attempt: a retried update that did get in returns its first result.
+    update_id = f"{action}-{uuid.uuid4()}"
     try:
-        # The action's value is the contract's update name, the same for every client.
-        result: ActionAccepted = await handle.execute_update(
-            str(action), payload, result_type=ActionAccepted, rpc_timeout=UPDATE_TIMEOUT
-        )
+        for attempt in range(1, UPDATE_ATTEMPTS + 1):
+            try:
+                # The action's value is the contract's update name, the same for every client.
+                result: ActionAccepted = await handle.execute_update(
+                    str(action),
+                    payload,
+                    id=update_id,
+                    result_type=ActionAccepted,
+                    rpc_timeout=UPDATE_TIMEOUT,
+                )
+                return result
+            except RPCError as error:
+                if not _workflow_not_ready(error) or attempt == UPDATE_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.2 * attempt)
     except WorkflowUpdateFailedError as failed:
         cause = failed.cause
         reason = cause.message if isinstance(cause, ApplicationError) else str(cause or failed)
@@ -81,7 +105,7 @@ async def act(
             f"no worker answered the {action} within {UPDATE_TIMEOUT.seconds}s; start one "
             "(`make run` or `claims worker`), or send it as a signal with --signal"
         ) from None
-    return result
+    raise AssertionError("unreachable: the loop returns or raises")
 
 
 async def signal_and_watch(

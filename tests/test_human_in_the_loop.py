@@ -7,12 +7,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.llm import LlmSettings
 from activities.payments import Ledger
-from signals.messages import ActionAccepted
+from signals.client import ActionRefused, act
+from signals.messages import ActionAccepted, HumanAction
 from tests.conftest import WorkerFactory
 from tests.helpers import eventually, unique_claim
 from workflows.claim import Claim
@@ -76,18 +77,22 @@ async def test_an_update_answers_with_the_new_version_and_refuses_a_stale_one(
     async with claims_worker() as (_, settings):
         handle = await start(time_env.client, claim, settings.task_queue)
         waiting = await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
-        with pytest.raises(WorkflowUpdateFailedError) as stale:
-            await handle.execute_update(
-                ClaimReviewWorkflow.approve_update,
+        with pytest.raises(ActionRefused) as stale:
+            await act(
+                time_env.client,
+                claim.claim_id,
+                HumanAction.APPROVE,
                 {"approver": "maria", "expected_version": waiting.version - 1},
             )
-        accepted = await handle.execute_update(
-            ClaimReviewWorkflow.approve_update,
+        accepted = await act(
+            time_env.client,
+            claim.claim_id,
+            HumanAction.APPROVE,
             {"approver": "maria", "expected_version": waiting.version},
         )
         await handle.result()
 
-    assert f"it is at version {waiting.version}" in str(stale.value.cause)
+    assert f"it is at version {waiting.version}" in str(stale.value)
     assert (waiting.version + 1, "awaiting_manager_approval") == (
         accepted.version,
         accepted.current_step,
@@ -103,12 +108,16 @@ async def test_two_managers_deciding_at_once_one_wins(
         handle = await start(time_env.client, claim, settings.task_queue)
         waiting = await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
         results = await asyncio.gather(
-            handle.execute_update(
-                ClaimReviewWorkflow.approve_update,
+            act(
+                time_env.client,
+                claim.claim_id,
+                HumanAction.APPROVE,
                 {"approver": "maria", "expected_version": waiting.version},
             ),
-            handle.execute_update(
-                ClaimReviewWorkflow.reject_update,
+            act(
+                time_env.client,
+                claim.claim_id,
+                HumanAction.REJECT,
                 {"approver": "lee", "expected_version": waiting.version},
             ),
             return_exceptions=True,
@@ -116,9 +125,9 @@ async def test_two_managers_deciding_at_once_one_wins(
         outcome = await handle.result()
 
     winners = [r for r in results if isinstance(r, ActionAccepted)]
-    losers = [r for r in results if isinstance(r, WorkflowUpdateFailedError)]
+    losers = [r for r in results if isinstance(r, ActionRefused)]
     assert (1, 1) == (len(winners), len(losers))
-    refusal = str(losers[0].cause)
+    refusal = str(losers[0])
     assert "moved on" in refusal or "already been taken" in refusal
     expected = OutcomeStatus.COMPLETED if winners[0].action == "approve" else OutcomeStatus.REJECTED
     assert expected == outcome.status
@@ -132,8 +141,10 @@ async def test_an_edited_proposal_is_what_executes(
     async with claims_worker() as (_, settings):
         handle = await start(time_env.client, claim, settings.task_queue)
         waiting = await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
-        edited = await handle.execute_update(
-            ClaimReviewWorkflow.edit_update,
+        edited = await act(
+            time_env.client,
+            claim.claim_id,
+            HumanAction.EDIT,
             {
                 "approver": "maria",
                 "payout_amount": 1000,
@@ -141,11 +152,14 @@ async def test_an_edited_proposal_is_what_executes(
                 "comment": "cabinets were pre-existing damage",
             },
         )
-        with pytest.raises(WorkflowUpdateFailedError) as too_much:
-            await handle.execute_update(
-                ClaimReviewWorkflow.edit_update, {"approver": "maria", "payout_amount": 5000}
+        with pytest.raises(ActionRefused) as too_much:
+            await act(
+                time_env.client,
+                claim.claim_id,
+                HumanAction.EDIT,
+                {"approver": "maria", "payout_amount": 5000},
             )
-        await handle.execute_update(ClaimReviewWorkflow.approve_update, {"approver": "maria"})
+        await act(time_env.client, claim.claim_id, HumanAction.APPROVE, {"approver": "maria"})
         outcome = await handle.result()
         final = await state_of(handle)
 
@@ -157,7 +171,7 @@ async def test_an_edited_proposal_is_what_executes(
         edit.changes["payout_amount"][0][:4],
         edit.changes["payout_amount"][1],
     )
-    assert "more than the policy pays" in str(too_much.value.cause)
+    assert "more than the policy pays" in str(too_much.value)
     assert (Decimal(1000), [(outcome.payout_id, "1000.00")]) == (
         outcome.payout_amount,
         Ledger(settings.ledger_db).payouts_for(claim.claim_id),
@@ -172,16 +186,16 @@ async def test_payouts_over_the_four_eyes_limit_need_two_different_approvers(
     async with claims_worker() as (_, settings):
         handle = await start(time_env.client, claim, settings.task_queue)
         await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
-        first = await handle.execute_update(
-            ClaimReviewWorkflow.approve_update, {"approver": "maria"}
+        first = await act(
+            time_env.client, claim.claim_id, HumanAction.APPROVE, {"approver": "maria"}
         )
-        with pytest.raises(WorkflowUpdateFailedError) as again:
-            await handle.execute_update(ClaimReviewWorkflow.approve_update, {"approver": "maria"})
-        await handle.execute_update(ClaimReviewWorkflow.approve_update, {"approver": "dana"})
+        with pytest.raises(ActionRefused) as again:
+            await act(time_env.client, claim.claim_id, HumanAction.APPROVE, {"approver": "maria"})
+        await act(time_env.client, claim.claim_id, HumanAction.APPROVE, {"approver": "dana"})
         outcome = await handle.result()
 
     assert "a second approver must confirm" in first.detail
-    assert "must be someone else's" in str(again.value.cause)
+    assert "must be someone else's" in str(again.value)
     assert ("dana", Decimal("12300.00")) == (outcome.decided_by, outcome.payout_amount)
 
 
@@ -254,14 +268,14 @@ async def test_pause_holds_before_money_moves_and_resume_lets_it_go(
     async with claims_worker() as (_, settings):
         handle = await start(time_env.client, claim, settings.task_queue)
         await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
-        await handle.execute_update(ClaimReviewWorkflow.pause_update, {"operator": "lee"})
-        await handle.execute_update(ClaimReviewWorkflow.approve_update, {"approver": "maria"})
+        await act(time_env.client, claim.claim_id, HumanAction.PAUSE, {"operator": "lee"})
+        await act(time_env.client, claim.claim_id, HumanAction.APPROVE, {"approver": "maria"})
         held = await eventually(
             lambda: state_of(handle),
             lambda s: any(a.type is PendingActionType.OPERATOR_PAUSE for a in s.pending_actions),
         )
         paid_while_paused = Ledger(settings.ledger_db).payouts_for(claim.claim_id)
-        await handle.execute_update(ClaimReviewWorkflow.resume_update, {"operator": "lee"})
+        await act(time_env.client, claim.claim_id, HumanAction.RESUME, {"operator": "lee"})
         outcome = await handle.result()
 
     assert (True, []) == (held.paused, paid_while_paused)
@@ -298,8 +312,11 @@ async def test_reassign_names_a_person_as_the_assignee(
     async with claims_worker() as (_, settings):
         handle = await start(time_env.client, claim, settings.task_queue)
         await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
-        await handle.execute_update(
-            ClaimReviewWorkflow.reassign_update, {"operator": "maria", "assignee": "sam"}
+        await act(
+            time_env.client,
+            claim.claim_id,
+            HumanAction.REASSIGN,
+            {"operator": "maria", "assignee": "sam"},
         )
         after = await state_of(handle)
         described = await handle.describe()
@@ -426,10 +443,40 @@ async def test_the_submitter_cannot_approve_their_own_claim(
     async with claims_worker() as (_, settings):
         handle = await start(time_env.client, claim, settings.task_queue)
         await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
-        with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await handle.execute_update(ClaimReviewWorkflow.approve_update, {"approver": "maria"})
-        await handle.execute_update(ClaimReviewWorkflow.approve_update, {"approver": "lee"})
+        with pytest.raises(ActionRefused) as refused:
+            await act(time_env.client, claim.claim_id, HumanAction.APPROVE, {"approver": "maria"})
+        await act(time_env.client, claim.claim_id, HumanAction.APPROVE, {"approver": "lee"})
         outcome = await handle.result()
 
-    assert "'maria' submitted this claim and cannot decide it" in str(refused.value.cause)
+    assert "'maria' submitted this claim and cannot decide it" in str(refused.value)
     assert "lee" == outcome.decided_by
+
+
+async def test_a_document_sent_right_after_the_request_still_counts_as_asked(
+    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
+) -> None:
+    """request_info and submit_document in the same moment: no 14-day wait for nothing."""
+    claim = unique_claim("CLM-1003")
+    async with claims_worker() as (_, settings):
+        handle = await start(time_env.client, claim, settings.task_queue)
+        waiting = await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
+        await handle.signal(
+            ClaimReviewWorkflow.request_info, {"requested_by": "maria", "what": "photos"}
+        )
+        await handle.signal(
+            ClaimReviewWorkflow.submit_document,
+            {
+                "submitted_by": "claimant",
+                "document": {"doc_id": "A-3", "kind": "photo", "uri": "u"},
+            },
+        )
+        back = await eventually(
+            lambda: state_of(handle),
+            lambda s: (
+                s.current_step is Step.AWAITING_MANAGER_APPROVAL and s.version > waiting.version + 3
+            ),
+        )
+        await handle.signal(ClaimReviewWorkflow.reject, {"approver": "maria"})
+        await handle.result()
+
+    assert "photo A-3 as requested" in [e.detail for e in back.audit_log]

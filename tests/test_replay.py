@@ -32,6 +32,9 @@ def test_the_corpus_covers_every_path() -> None:
         "refused_then_approved",
         "reject",
         "timeout_escalation",
+        "edit_then_approve",
+        "request_info",
+        "pause_interrupt_cancel",
     } <= {p.stem for p in HISTORIES}
 
 

@@ -366,7 +366,6 @@ class ClaimReviewWorkflow:
         """Wait for what was asked for; a reminder halfway, a finding if it never comes."""
         assert self._policy is not None
         self._info_request = None
-        self._documents_arrived = False
         now = workflow.now()
         timeout = timedelta(hours=self._policy.documents_timeout_hours)
         wait = PendingAction(
@@ -699,6 +698,7 @@ class ClaimReviewWorkflow:
         if isinstance(message, EditPayload):
             return self._edit(message)
         if isinstance(message, RequestInfoPayload):
+            self._documents_arrived = False
             self._info_request = InformationRequest(
                 at=workflow.now(),
                 requested_by=message.requested_by,
@@ -709,11 +709,12 @@ class ClaimReviewWorkflow:
             return f"asked {message.from_whom} for: {message.what}"
         if isinstance(message, SubmitDocumentPayload):
             context.supporting_docs.append(message.document)
-            asked = self._state.current_step is Step.AWAITING_DOCUMENTS
-            if asked:
-                self._documents_arrived = True
-                for request in context.information_requests:
-                    request.fulfilled_at = request.fulfilled_at or workflow.now()
+            # Asked for if a request is open, even one whose wait has not begun yet.
+            open_requests = [r for r in context.information_requests if r.fulfilled_at is None]
+            asked = bool(open_requests)
+            for request in open_requests:
+                request.fulfilled_at = workflow.now()
+            self._documents_arrived = self._documents_arrived or asked
             doc = message.document
             return f"{doc.kind} {doc.doc_id} " + ("as requested" if asked else "added unasked")
         if isinstance(message, CancelPayload):

@@ -24,7 +24,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from runtime.client import ensure_search_attributes
 from runtime.devserver import DevServer, free_port
-from signals.client import claim_handle
+from runtime.logs import configure_logging
+from signals.client import act, claim_handle
+from signals.messages import HumanAction
 from starter import start_claim
 from tests.helpers import TEST_SERVER, eventually, sample_claim, test_settings
 from worker import create_worker
@@ -35,11 +37,11 @@ HERE = Path(__file__).parent
 Scenario = Callable[[Client, str], Awaitable[str]]
 
 
-async def _until_waiting(client: Client, claim_id: str) -> None:
+async def _until_waiting(client: Client, claim_id: str, after_version: int = 0) -> None:
     handle = claim_handle(client, claim_id)
     await eventually(
         lambda: handle.query(ClaimReviewWorkflow.state),
-        lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL,
+        lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL and s.version > after_version,
     )
 
 
@@ -82,6 +84,66 @@ async def reject(client: Client, task_queue: str) -> str:
     return claim.claim_id
 
 
+async def edit_then_approve(client: Client, task_queue: str) -> str:
+    claim = sample_claim("CLM-1002", claim_id="REPLAY-EDIT")
+    await start_claim(client, claim, task_queue)
+    await _until_waiting(client, claim.claim_id)
+    handle = claim_handle(client, claim.claim_id)
+    await act(
+        client,
+        claim.claim_id,
+        HumanAction.EDIT,
+        {"approver": "maria", "payout_amount": 1000, "customer_message": "We pay 1,000.00 USD."},
+    )
+    await act(client, claim.claim_id, HumanAction.APPROVE, {"approver": "maria"})
+    await handle.result()
+    return claim.claim_id
+
+
+async def request_info(client: Client, task_queue: str) -> str:
+    claim = sample_claim("CLM-1003", claim_id="REPLAY-INFO")
+    await start_claim(client, claim, task_queue)
+    await _until_waiting(client, claim.claim_id)
+    handle = claim_handle(client, claim.claim_id)
+    await handle.signal(
+        ClaimReviewWorkflow.request_info, {"requested_by": "maria", "what": "repair photos"}
+    )
+    await handle.signal(
+        ClaimReviewWorkflow.submit_document,
+        {
+            "submitted_by": "claimant",
+            "document": {"doc_id": "A-3", "kind": "photo", "uri": "s3://d/A-3.jpg"},
+        },
+    )
+    await _until_waiting(client, claim.claim_id, after_version=9)
+    await handle.signal(ClaimReviewWorkflow.approve, {"approver": "maria"})
+    await handle.result()
+    return claim.claim_id
+
+
+async def pause_interrupt_cancel(client: Client, task_queue: str) -> str:
+    claim = sample_claim("CLM-1004", claim_id="REPLAY-OPERATOR")
+    await start_claim(client, claim, task_queue)
+    await _until_waiting(client, claim.claim_id)
+    handle = claim_handle(client, claim.claim_id)
+    await act(client, claim.claim_id, HumanAction.PAUSE, {"operator": "lee"})
+    await act(
+        client, claim.claim_id, HumanAction.REASSIGN, {"operator": "lee", "assignee": "maria"}
+    )
+    await act(
+        client,
+        claim.claim_id,
+        HumanAction.INTERRUPT,
+        {"operator": "lee", "information": "second claim reported", "priority": 80},
+    )
+    await act(client, claim.claim_id, HumanAction.RESUME, {"operator": "lee"})
+    await act(
+        client, claim.claim_id, HumanAction.CANCEL, {"operator": "lee", "reason": "duplicate"}
+    )
+    await handle.result()
+    return claim.claim_id
+
+
 async def timeout_escalation(env: WorkflowEnvironment, task_queue: str) -> str:
     claim = sample_claim("CLM-1002", claim_id="REPLAY-ESCALATE")
     await start_claim(env.client, claim, task_queue)
@@ -112,6 +174,9 @@ async def main() -> None:
                     manual_approve,
                     refused_then_approved,
                     reject,
+                    edit_then_approve,
+                    request_info,
+                    pause_interrupt_cancel,
                 ]
                 for scenario in scenarios:
                     claim_id = await scenario(client, settings.task_queue)
@@ -132,4 +197,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    configure_logging("console", "WARNING")
     asyncio.run(main())
