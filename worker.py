@@ -25,6 +25,7 @@ from runtime.client import build_client
 from runtime.errors import UserFacingError
 from runtime.logs import configure_logging, get_logger
 from runtime.settings import Settings
+from runtime.telemetry import metrics_runtime
 from workflows.claim_review import ClaimReviewWorkflow
 
 # A crashed worker's sticky queue holds its claims until this passes (10 s by default).
@@ -73,14 +74,20 @@ def create_worker(client: Client, settings: Settings, llm: LlmSettings | None = 
 
 async def run_worker(settings: Settings) -> None:
     """Run until SIGINT or SIGTERM, then finish in-flight tasks and stop."""
-    client = await build_client()
+    client = await build_client(runtime=metrics_runtime(settings.metrics_port))
     worker = create_worker(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with worker:
-        log.info("worker started", task_queue=settings.task_queue)
+        log.info(
+            "worker started",
+            task_queue=settings.task_queue,
+            metrics=f"http://127.0.0.1:{settings.metrics_port}/metrics"
+            if settings.metrics_port
+            else None,
+        )
         await stop.wait()
         log.info("worker stopping")
     log.info("worker stopped")

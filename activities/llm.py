@@ -30,6 +30,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from activities.offline_model import OfflineClaimsModel
 from activities.prompts import AGENT_PROMPT_VERSION, agent_messages
 from runtime.errors import UserFacingError
+from runtime.telemetry import record_llm_call
 from workflows.evidence import (
     AgentTurnRequest,
     AgentTurnResult,
@@ -261,6 +262,13 @@ class AgentActivities:
             token_usage=_usage(answer),
             latency_ms=round(latency_ms, 1),
             attempt=activity.info().attempt,
+        )
+        usage = call.token_usage or TokenUsage()
+        record_llm_call(
+            call.model,
+            timedelta(milliseconds=latency_ms),
+            usage.input_tokens,
+            usage.output_tokens,
         )
         activity.logger.info(
             "model turn",

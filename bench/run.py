@@ -23,8 +23,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bench.bare import BareWorkflow, noop
-from runtime.devserver import DevServer, free_port
+from runtime.devserver import DevServer
 from runtime.logs import configure_logging
+from runtime.ports import free_port
 from signals.client import claim_handle
 from starter import start_claim
 from tests.helpers import eventually, sample_claim, test_settings

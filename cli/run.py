@@ -12,6 +12,7 @@ from cli.render import ClaimRow, claims_table
 from runtime.devserver import DevServer
 from runtime.logs import get_logger
 from runtime.settings import Settings
+from runtime.telemetry import metrics_runtime
 from signals.client import claim_handle
 from starter import StartResult, load_claims, start_claims
 from worker import create_worker
@@ -40,7 +41,11 @@ async def wait_until_settled(client: Client, claim_ids: list[str]) -> list[Claim
 
 
 def print_summary(
-    console: Console, server: DevServer, results: list[StartResult], states: list[ClaimState]
+    console: Console,
+    server: DevServer,
+    results: list[StartResult],
+    states: list[ClaimState],
+    metrics_port: int | None,
 ) -> None:
     for result in results:
         console.print(
@@ -55,6 +60,8 @@ def print_summary(
     address = server.address
     env = "" if server.port == 7233 else f"TEMPORAL_ADDRESS={address} "
     console.print(f"\nTemporal web UI: [link={server.ui_url}]{server.ui_url}[/link]")
+    if metrics_port:
+        console.print(f"Worker metrics:  http://127.0.0.1:{metrics_port}/metrics")
     if waiting:
         claim_id = waiting[0].context.claim.claim_id
         console.print(
@@ -103,13 +110,13 @@ async def run_product(settings: Settings, console: Console) -> None:
         soft_wrap=True,
     )
     try:
-        client = await server.start()
+        client = await server.start(runtime=metrics_runtime(settings.metrics_port))
         worker = create_worker(client, settings)
         async with worker:
             claims = load_claims(sorted(settings.sample_claims_dir.glob("*.json")))
             results = await start_claims(client, claims, settings.task_queue)
             states = await wait_until_settled(client, [c.claim_id for c in claims])
-            print_summary(console, server, results, states)
+            print_summary(console, server, results, states, settings.metrics_port)
             await stop.wait()
             console.print("Stopping worker and server...")
     finally:

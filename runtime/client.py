@@ -7,6 +7,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from runtime.errors import UserFacingError
@@ -19,7 +20,9 @@ class TemporalUnreachableError(UserFacingError):
     """No Temporal server answered at the configured address."""
 
 
-async def build_client(target: str | None = None, namespace: str | None = None) -> Client:
+async def build_client(
+    target: str | None = None, namespace: str | None = None, runtime: Runtime | None = None
+) -> Client:
     """Connect using Temporal's env config (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS, API key)."""
     config = ClientConfig.load_client_connect_config()
     if target is not None:
@@ -28,7 +31,9 @@ async def build_client(target: str | None = None, namespace: str | None = None) 
         config["namespace"] = namespace
     config.setdefault("target_host", DEFAULT_ADDRESS)
     try:
-        return await Client.connect(**config, data_converter=pydantic_data_converter)
+        return await Client.connect(
+            **config, data_converter=pydantic_data_converter, runtime=runtime
+        )
     except RuntimeError as error:
         address = config["target_host"]
         raise TemporalUnreachableError(

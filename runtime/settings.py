@@ -30,7 +30,7 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
         port = int(raw)
     except ValueError:
         raise SettingsError(f"{name}={raw!r} is not a port number; use 1-65535") from None
-    if not 0 < port < 65536:
+    if not 0 <= port < 65536:
         raise SettingsError(f"{name}={raw!r} is out of range; use 1-65535")
     return port
 
@@ -51,6 +51,7 @@ class Settings:
     llm: str
     log_format: str
     log_level: str
+    metrics_port: int | None = None
 
     @property
     def server_address(self) -> str:
@@ -80,4 +81,5 @@ class Settings:
             llm=env.get("CLAIMS_LLM", "offline"),
             log_format=log_format,
             log_level=env.get("CLAIMS_LOG_LEVEL", "INFO").upper(),
+            metrics_port=_port(env, "CLAIMS_METRICS_PORT", 0) or None,
         )

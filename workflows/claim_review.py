@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
 
     from activities.payments import PaymentActivities
     from activities.review_policy import ReviewPolicyActivities
+    from runtime.telemetry import record_human_wait, record_outcome
     from signals.messages import (
         PAYLOADS,
         ActionAccepted,
@@ -492,6 +493,7 @@ class ClaimReviewWorkflow:
         amount: Decimal,
         payout_id: str | None,
     ) -> ClaimOutcome:
+        record_outcome(status)
         self._state.outcome = ClaimOutcome(
             claim_id=self._state.context.claim.claim_id,
             status=status,
@@ -738,6 +740,9 @@ class ClaimReviewWorkflow:
 
     def _decide(self, action: HumanAction, message: DecisionPayload) -> str:
         assert self._policy is not None
+        wait = next(iter(self._state.pending_actions), None)
+        if wait is not None:
+            record_human_wait(workflow.now() - wait.created_at, str(action))
         proposal = self._state.context.proposal
         assert proposal is not None
         if action is HumanAction.REJECT:

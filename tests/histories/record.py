@@ -23,8 +23,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from runtime.client import ensure_search_attributes
-from runtime.devserver import DevServer, free_port
+from runtime.devserver import DevServer
 from runtime.logs import configure_logging
+from runtime.ports import free_port
 from signals.client import act, claim_handle
 from signals.messages import HumanAction
 from starter import start_claim

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.devserver import DevServer, free_port
+from runtime.devserver import DevServer
+from runtime.ports import free_port
 from runtime.settings import PROJECT_ROOT
 
 
