@@ -26,7 +26,7 @@ from runtime.errors import UserFacingError
 from runtime.logs import configure_logging, get_logger
 from runtime.settings import Settings
 from runtime.telemetry import metrics_runtime
-from workflows.claim_review import ClaimReviewWorkflow
+from workflows.claim_review import ClaimReviewWorkflow, ClaimWhatIfWorkflow
 
 # A crashed worker's sticky queue holds its claims until this passes (10 s by default).
 STICKY_QUEUE_TIMEOUT = timedelta(seconds=2)
@@ -54,7 +54,7 @@ def create_worker(client: Client, settings: Settings, llm: LlmSettings | None = 
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[ClaimReviewWorkflow],
+        workflows=[ClaimReviewWorkflow, ClaimWhatIfWorkflow],
         activities=[
             policy.load_review_policy,
             tools.lookup_policy,

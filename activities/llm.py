@@ -22,6 +22,7 @@ from typing import Any
 import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
+from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from pydantic import SecretStr
 from temporalio import activity
@@ -222,17 +223,38 @@ class AgentActivities:
         self, model: BaseChatModel, settings: LlmSettings, tools: Sequence[BaseTool]
     ) -> None:
         self._settings = settings
+        self._tools = list(tools)
         self._tool_names = [t.name for t in tools]
-        self._model = model.bind_tools([*tools, submit_assessment_tool()], tool_choice="any")
+        self._models: dict[str, tuple[LlmSettings, Runnable[Any, AIMessage]]] = {
+            settings.label: (settings, self._bind(model))
+        }
+
+    def _bind(self, model: BaseChatModel) -> Runnable[Any, AIMessage]:
+        return model.bind_tools([*self._tools, submit_assessment_tool()], tool_choice="any")
+
+    def _model_for(self, spec: str | None) -> tuple[LlmSettings, Runnable[Any, AIMessage]]:
+        """The worker's model, or another one a review asked for (what-if forks)."""
+        if spec is None:
+            return self._models[self._settings.label]
+        if spec not in self._models:
+            try:
+                settings = LlmSettings.from_env({**os.environ, "CLAIMS_LLM": spec})
+            except LlmConfigError as error:
+                raise ApplicationError(
+                    str(error), type="LlmConfigError", non_retryable=True
+                ) from None
+            self._models[spec] = (settings, self._bind(build_chat_model(settings)))
+        return self._models[spec]
 
     @activity.defn
     async def agent_turn(self, request: AgentTurnRequest) -> AgentTurnResult:
         """Ask the model for its next move; provider errors map onto Temporal's retries."""
         messages = agent_messages(request)
+        settings, model = self._model_for(request.model)
         started = time.monotonic()
         try:
             async with heartbeating():
-                answer = await self._model.ainvoke(messages)
+                answer = await model.ainvoke(messages)
         except Exception as error:
             translated = translate_llm_error(error)
             if translated is None:
@@ -254,8 +276,8 @@ class AgentActivities:
         text = answer.text if isinstance(answer.text, str) else str(answer.content)
         offered = [*self._tool_names, SUBMIT_ASSESSMENT]
         call = LlmCallRecord(
-            model=self._settings.label,
-            offline=self._settings.offline,
+            model=settings.label,
+            offline=settings.offline,
             prompt_version=AGENT_PROMPT_VERSION,
             prompt_summary=f"{len(messages)} messages; tools: {', '.join(offered)}",
             response_summary=_response_summary(calls, text),

@@ -131,6 +131,7 @@ class ClaimAgent:
     step_budget: int
     intake_findings: list[str]
     notes: list[str] = field(default_factory=list)
+    model: str | None = None
     steps: list[AgentStep] = field(default_factory=list)
     _tool_errors: dict[str, str] = field(default_factory=dict)
 
@@ -203,6 +204,7 @@ class ClaimAgent:
             steps=self.steps,
             intake_findings=self.intake_findings,
             notes=self.notes,
+            model=self.model,
         )
         for _ in range(MAX_RATE_LIMIT_WAITS + 1):
             try:

@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.evidence import ClaimAssessment
     from workflows.human_actions import refusal
     from workflows.intake import intake_findings
+    from workflows.options import ReviewOptions, WhatIfRequest
     from workflows.routing import RoutingDecision, route_claim
     from workflows.state import (
         AuditOutcome,
@@ -90,6 +91,7 @@ class ClaimReviewWorkflow:
     @workflow.init
     def __init__(self, claim: Claim) -> None:
         info = workflow.info()
+        self._options = ReviewOptions()
         self._state = ClaimState.begin(
             claim,
             workflow_id=info.workflow_id,
@@ -108,13 +110,17 @@ class ClaimReviewWorkflow:
 
     @workflow.run
     async def run(self, claim: Claim) -> ClaimOutcome:
+        return await self._review(claim)
+
+    async def _review(self, claim: Claim) -> ClaimOutcome:
         self.publish()
-        self._policy = await workflow.execute_activity_method(
+        policy = await workflow.execute_activity_method(
             ReviewPolicyActivities.load_review_policy,
             start_to_close_timeout=POLICY_TIMEOUT,
             retry_policy=POLICY_RETRY,
             summary="Load review policy and approver directory",
         )
+        self._policy = _with_overrides(policy, self._options.policy_overrides)
         self._findings = intake_findings(claim, today=workflow.now().date())
         a_person_is_involved = False
         while True:
@@ -128,6 +134,8 @@ class ClaimReviewWorkflow:
                 )
                 break
             a_person_is_involved = True
+            if self._options.dry_run:
+                return await self._stop_at_human_gate(routing)
             waited = await self._await_decision(routing)
             if waited is Reassess.CANCELLED:
                 return await self._cancelled()
@@ -166,6 +174,7 @@ class ClaimReviewWorkflow:
                 step_budget=self._policy.agent_step_budget,
                 intake_findings=list(self._findings),
                 notes=list(self._state.context.notes),
+                model=self._options.llm,
             )
             result = await self._run_until_interrupted(agent)
             if result is not None:
@@ -422,7 +431,11 @@ class ClaimReviewWorkflow:
         amount = proposal.payout_amount
         self.transition(Step.EXECUTING, f"{decision.decision} by {decision.actor}")
         payout_id: str | None = None
-        if amount > 0:
+        if amount > 0 and self._options.dry_run:
+            self.audit(
+                AGENT_ACTOR, "payout", AuditOutcome.RECORDED, f"dry run: would pay {money(amount)}"
+            )
+        elif amount > 0:
             receipt = await workflow.execute_activity_method(
                 PaymentActivities.issue_payout,
                 PayoutOrder(
@@ -460,6 +473,19 @@ class ClaimReviewWorkflow:
         self.transition(Step.REJECTED, f"rejected by {decision.actor}")
         return outcome
 
+    async def _stop_at_human_gate(self, routing: RoutingDecision) -> ClaimOutcome:
+        """A dry run ends where a real review would wait for a person."""
+        reasons = "; ".join(routing.reasons)
+        decision = DecisionRecord(
+            at=workflow.now(),
+            actor=AGENT_ACTOR,
+            decision=DecisionKind.CANCEL,
+            comment=f"dry run stops at the human gate: {reasons}",
+        )
+        outcome = self._finish(OutcomeStatus.NEEDS_HUMAN, decision, Decimal(0), None)
+        self.transition(Step.CANCELLED, decision.comment)
+        return outcome
+
     async def _cancelled(self) -> ClaimOutcome:
         assert self._cancel is not None
         decision = self._record_decision(
@@ -472,6 +498,11 @@ class ClaimReviewWorkflow:
         return outcome
 
     async def _send(self, *, key: str, recipient: str, subject: str, body: str) -> None:
+        if self._options.dry_run:
+            self.audit(
+                AGENT_ACTOR, "notice", AuditOutcome.RECORDED, f"dry run: would send {subject}"
+            )
+            return
         await workflow.execute_activity_method(
             PaymentActivities.send_notice,
             Notice(
@@ -878,6 +909,40 @@ class ClaimReviewWorkflow:
         if state.context.routing and state.context.routing.reasons:
             details += "\n\nWhy: " + "; ".join(state.context.routing.reasons)
         workflow.set_current_details(details)
+
+
+@workflow.defn
+class ClaimWhatIfWorkflow(ClaimReviewWorkflow):
+    """A what-if rerun: a claim as it stood at some version, under other conditions.
+
+    A workflow type of its own, so the contract's ClaimReviewWorkflow keeps its single
+    input; side effects are dry runs and the run ends at the first human gate.
+    """
+
+    @workflow.init
+    def __init__(self, request: WhatIfRequest) -> None:
+        super().__init__(request.claim)
+        self._options = request.options
+        self._state.context.notes.extend(request.options.notes)
+        self._state.transitions[0].reason = f"what-if rerun of {request.options.forked_from}"
+
+    @workflow.run
+    async def run(self, request: WhatIfRequest) -> ClaimOutcome:  # type: ignore[override]
+        return await self._review(request.claim)
+
+
+def _with_overrides(policy: ReviewPolicy, overrides: dict[str, Any]) -> ReviewPolicy:
+    """The policy with a what-if's changes; invalid changes fail the run, loudly."""
+    if not overrides:
+        return policy
+    try:
+        return ReviewPolicy.model_validate(policy.model_dump() | overrides)
+    except ValidationError as invalid:
+        raise ApplicationError(
+            f"invalid policy overrides {overrides}: {invalid}",
+            type="InvalidReviewOptions",
+            non_retryable=True,
+        ) from None
 
 
 def _claimed_actor(payload: Any) -> str:

@@ -225,6 +225,8 @@ class AgentTurnRequest(BaseModel):
     intake_findings: list[str] = Field(default_factory=list)
     # What staff told the agent (interrupts, answers to information requests).
     notes: list[str] = Field(default_factory=list)
+    # A CLAIMS_LLM-style spec for this turn; None: the worker's model.
+    model: str | None = None
 
 
 class AgentTurnResult(BaseModel):

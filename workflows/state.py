@@ -204,6 +204,8 @@ class OutcomeStatus(StrEnum):
     COMPLETED = "completed"
     REJECTED = "rejected"
     CANCELLED = "cancelled"
+    # A dry run (what-if fork) that reached a human gate and stopped there.
+    NEEDS_HUMAN = "needs_human"
 
 
 class ClaimOutcome(BaseModel):

@@ -1,0 +1,117 @@
+"""Looking back and going back on a real dev server: state at a version, rollback, what-if."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from activities.payments import Ledger
+from runtime.devserver import DevServer
+from runtime.rewind import RewindError, fork, rollback, state_at_version
+from signals.client import act, claim_handle
+from signals.messages import HumanAction
+from starter import start_claim
+from tests.helpers import eventually, unique_claim
+from tests.integration.conftest import WorkerProcess
+from workflows.claim_review import ClaimReviewWorkflow
+from workflows.state import AuditOutcome, ClaimState, OutcomeStatus, Step
+
+pytestmark = pytest.mark.integration
+QUEUE = "claim-review-it"
+
+
+async def test_state_at_a_version_is_rebuilt_by_replay(
+    dev_server: DevServer, worker_process: WorkerProcess
+) -> None:
+    """Version 2 is before any tool ran; the waiting version has its pending action."""
+    client = await dev_server.start()
+    worker_process()
+    claim = unique_claim("CLM-1002")
+    await start_claim(client, claim, QUEUE)
+    handle = claim_handle(client, claim.claim_id)
+    waiting = await eventually(
+        lambda: handle.query(ClaimReviewWorkflow.state),
+        lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL,
+    )
+    await act(client, claim.claim_id, HumanAction.APPROVE, {"approver": "maria"})
+    await handle.result()
+
+    early = await state_at_version(client, claim.claim_id, 2)
+    at_wait = await state_at_version(client, claim.claim_id, waiting.version)
+
+    assert (Step.ASSESSING, [], None) == (
+        early.current_step,
+        early.llm_state.tool_call_history,
+        early.outcome,
+    )
+    assert waiting.model_dump() == at_wait.model_dump()
+    with pytest.raises(RewindError, match="has no version 99"):
+        await state_at_version(client, claim.claim_id, 99)
+
+
+async def test_rollback_reruns_from_a_version_and_refuses_once_paid(
+    dev_server: DevServer, worker_process: WorkerProcess, tmp_path: Path
+) -> None:
+    """A wrong rejection is rolled back to the wait; after the payout, rollback is refused."""
+    client = await dev_server.start()
+    worker_process()
+    claim = unique_claim("CLM-1004")
+    await start_claim(client, claim, QUEUE)
+    handle = claim_handle(client, claim.claim_id)
+
+    async def state() -> ClaimState:
+        return await client.get_workflow_handle(handle.id).query(ClaimReviewWorkflow.state)
+
+    waiting = await eventually(state, lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL)
+    await act(client, claim.claim_id, HumanAction.REJECT, {"approver": "maria", "comment": "x"})
+    rejected = await handle.result()
+
+    new_run = await rollback(client, claim.claim_id, waiting.version, "wrong", False)
+    again = await eventually(state, lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL)
+    await act(client, claim.claim_id, HumanAction.APPROVE, {"approver": "maria"})
+    paid = await client.get_workflow_handle(handle.id, run_id=new_run).result()
+    with pytest.raises(RewindError, match="payout was already issued"):
+        await rollback(client, claim.claim_id, waiting.version, "again", False)
+
+    assert OutcomeStatus.REJECTED == rejected.status
+    assert (waiting.version, []) == (again.version, again.audit_log)
+    assert "completed" == paid["status"]
+    assert 1 == len(Ledger(tmp_path / "ledger.db").payouts_for(claim.claim_id))
+
+
+async def test_a_what_if_fork_reruns_dry_and_reports_the_difference(
+    dev_server: DevServer, worker_process: WorkerProcess, tmp_path: Path
+) -> None:
+    """With a 2,000 auto-approval limit the 1,250 claim would have paid itself; nothing moves."""
+    client = await dev_server.start()
+    worker_process()
+    claim = unique_claim("CLM-1002")
+    await start_claim(client, claim, QUEUE)
+    handle = claim_handle(client, claim.claim_id)
+    await eventually(
+        lambda: handle.query(ClaimReviewWorkflow.state),
+        lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL,
+    )
+
+    looser = await fork(
+        client, claim.claim_id, 1, task_queue=QUEUE, overrides={"auto_approval_limit": 2000}
+    )
+    stricter = await fork(client, claim.claim_id, 1, task_queue=QUEUE)
+
+    assert (f"claim-{claim.claim_id}-whatif-1", OutcomeStatus.COMPLETED, Decimal(1250)) == (
+        looser.workflow_id,
+        looser.outcome.status,
+        looser.outcome.payout_amount,
+    )
+    assert None is looser.outcome.payout_id
+    assert "dry run: would pay 1,250.00" in [
+        e.detail for e in looser.what_if.audit_log if e.outcome is AuditOutcome.RECORDED
+    ]
+    assert (f"claim-{claim.claim_id}-whatif-2", OutcomeStatus.NEEDS_HUMAN) == (
+        stricter.workflow_id,
+        stricter.outcome.status,
+    )
+    assert Step.AWAITING_MANAGER_APPROVAL == looser.original.current_step
+    assert [] == Ledger(tmp_path / "ledger.db").payouts_for(claim.claim_id)
