@@ -14,7 +14,7 @@ import sys
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from activities.evidence_tools import EvidenceTools, as_langchain_tools
 from activities.llm import AgentActivities, LlmSettings, build_chat_model
@@ -26,6 +26,7 @@ from runtime.errors import UserFacingError
 from runtime.logs import configure_logging, get_logger
 from runtime.settings import Settings
 from runtime.telemetry import metrics_runtime
+from runtime.tracing import tracing_interceptors
 from workflows.claim_review import ClaimReviewWorkflow, ClaimWhatIfWorkflow
 
 # A crashed worker's sticky queue holds its claims until this passes (10 s by default).
@@ -35,7 +36,12 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 log = get_logger("claims.worker")
 
 
-def create_worker(client: Client, settings: Settings, llm: LlmSettings | None = None) -> Worker:
+def create_worker(
+    client: Client,
+    settings: Settings,
+    llm: LlmSettings | None = None,
+    interceptors: list[Interceptor] | None = None,
+) -> Worker:
     """Build the worker, failing now, with a clear message, on any configuration it cannot use."""
     llm = llm or LlmSettings.from_env({**os.environ, "CLAIMS_LLM": settings.llm})
     load_review_policy_file(settings.approvers_file)
@@ -67,6 +73,7 @@ def create_worker(client: Client, settings: Settings, llm: LlmSettings | None = 
             payments.issue_payout,
             payments.send_notice,
         ],
+        interceptors=tracing_interceptors() if interceptors is None else interceptors,
         sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_TIMEOUT,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )

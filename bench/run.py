@@ -28,7 +28,7 @@ from runtime.logs import configure_logging
 from runtime.ports import free_port
 from signals.client import claim_handle
 from starter import start_claim
-from tests.helpers import eventually, sample_claim, test_settings
+from tests.helpers import eventually, sample_claim, settings_in
 from worker import create_worker
 from workflows.claim_review import ClaimReviewWorkflow
 from workflows.state import Step
@@ -114,7 +114,7 @@ async def history_size(client: Client, claim_id: str) -> tuple[int, int]:
 
 async def main(claims: int, rounds: int, latency_samples: int) -> Report:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = test_settings(Path(tmp))
+        settings = settings_in(Path(tmp))
         server = DevServer(db_file=Path(tmp) / "bench.db", port=free_port(), ui_port=None)
         client = await server.start()
         bare_queue = f"bare-{uuid.uuid4().hex[:6]}"

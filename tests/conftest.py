@@ -14,7 +14,7 @@ from temporalio.worker import Worker
 from activities.llm import LlmSettings
 from runtime.client import ensure_search_attributes
 from runtime.settings import Settings
-from tests.helpers import TEST_SERVER, test_settings
+from tests.helpers import TEST_SERVER, settings_in
 from worker import create_worker
 
 WorkerFactory = Callable[..., AbstractAsyncContextManager[tuple[Worker, Settings]]]
@@ -42,7 +42,7 @@ def claims_worker(time_env: WorkflowEnvironment, tmp_path: Path) -> WorkerFactor
     async def run(
         llm: LlmSettings | None = None, **env: str
     ) -> AsyncIterator[tuple[Worker, Settings]]:
-        settings = test_settings(tmp_path, **env)
+        settings = settings_in(tmp_path, **env)
         worker = create_worker(time_env.client, settings, llm)
         async with worker:
             yield worker, settings

@@ -31,7 +31,7 @@ def unique_claim(sample: str = "CLM-1002", **changes: object) -> Claim:
     return sample_claim(sample, claim_id=f"{sample}-{uuid.uuid4().hex[:8]}", **changes)
 
 
-def test_settings(tmp_path: Path, **env: str) -> Settings:
+def settings_in(tmp_path: Path, **env: str) -> Settings:
     return Settings.from_env(
         {
             "CLAIMS_DATA_DIR": str(tmp_path),

@@ -29,7 +29,7 @@ from runtime.ports import free_port
 from signals.client import act, claim_handle
 from signals.messages import HumanAction
 from starter import start_claim
-from tests.helpers import TEST_SERVER, eventually, sample_claim, test_settings
+from tests.helpers import TEST_SERVER, eventually, sample_claim, settings_in
 from worker import create_worker
 from workflows.claim_review import ClaimReviewWorkflow
 from workflows.state import Step
@@ -165,7 +165,7 @@ async def _export(client: Client, claim_id: str, name: str) -> None:
 
 async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = test_settings(Path(tmp))
+        settings = settings_in(Path(tmp))
         server = DevServer(db_file=Path(tmp) / "temporal.db", port=free_port(), ui_port=None)
         client = await server.start()
         try:
