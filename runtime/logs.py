@@ -31,6 +31,9 @@ def _flatten_temporal_context(_: WrappedLogger, __: str, event: EventDict) -> Ev
             for field in wanted & context.keys():
                 name = "run_id" if field == "workflow_run_id" else field
                 event.setdefault(name, context[field])
+    workflow_id = event.get("workflow_id")
+    if isinstance(workflow_id, str) and workflow_id.startswith("claim-"):
+        event.setdefault("claim_id", workflow_id.removeprefix("claim-"))
     return event
 
 
