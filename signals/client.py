@@ -80,22 +80,29 @@ async def act(
     handle = claim_handle(client, claim_id)
     # One id for every attempt: a retried update that did get in returns its first result.
     update_id = f"{action}-{uuid.uuid4()}"
+    attempt = 1
+    while True:
+        try:
+            return await _execute_update(handle, action, payload, update_id)
+        except RPCError as error:
+            if not _workflow_not_ready(error) or attempt == UPDATE_ATTEMPTS:
+                raise
+        await asyncio.sleep(0.2 * attempt)
+        attempt += 1
+
+
+async def _execute_update(
+    handle: Handle, action: HumanAction, payload: dict[str, Any], update_id: str
+) -> ActionAccepted:
     try:
-        for attempt in range(1, UPDATE_ATTEMPTS + 1):
-            try:
-                # The action's value is the contract's update name, the same for every client.
-                result: ActionAccepted = await handle.execute_update(
-                    str(action),
-                    payload,
-                    id=update_id,
-                    result_type=ActionAccepted,
-                    rpc_timeout=UPDATE_TIMEOUT,
-                )
-                return result
-            except RPCError as error:
-                if not _workflow_not_ready(error) or attempt == UPDATE_ATTEMPTS:
-                    raise
-                await asyncio.sleep(0.2 * attempt)
+        # The action's value is the contract's update name, the same for every client.
+        result: ActionAccepted = await handle.execute_update(
+            str(action),
+            payload,
+            id=update_id,
+            result_type=ActionAccepted,
+            rpc_timeout=UPDATE_TIMEOUT,
+        )
     except WorkflowUpdateFailedError as failed:
         cause = failed.cause
         reason = cause.message if isinstance(cause, ApplicationError) else str(cause or failed)
@@ -105,7 +112,7 @@ async def act(
             f"no worker answered the {action} within {UPDATE_TIMEOUT.seconds}s; start one "
             "(`make run` or `claims worker`), or send it as a signal with --signal"
         ) from None
-    raise AssertionError("unreachable: the loop returns or raises")
+    return result
 
 
 async def signal_and_watch(
