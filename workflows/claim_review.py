@@ -263,8 +263,10 @@ class ClaimReviewWorkflow:
                 self._state.current_step,
                 f"pause expired after {self._policy.max_pause_hours:g}h; resumed automatically",
             )
-        self._state.pending_actions.remove(hold)
-        self.publish()
+        finally:
+            # Also when an interrupt cancels the assessment that was holding here.
+            self._state.pending_actions.remove(hold)
+            self.publish()
 
     # -- waiting for people --------------------------------------------------------------
 
