@@ -480,3 +480,26 @@ async def test_a_document_sent_right_after_the_request_still_counts_as_asked(
         await handle.result()
 
     assert "photo A-3 as requested" in [e.detail for e in back.audit_log]
+
+
+async def test_a_forgotten_pause_ends_by_itself_after_its_limit(
+    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
+) -> None:
+    """Every wait has a timeout: a pause holds at most max_pause_hours (7 days), then resumes."""
+    claim = unique_claim("CLM-1002")
+    async with claims_worker() as (_, settings):
+        handle = await start(time_env.client, claim, settings.task_queue)
+        await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
+        await act(time_env.client, claim.claim_id, HumanAction.PAUSE, {"operator": "lee"})
+        await act(time_env.client, claim.claim_id, HumanAction.APPROVE, {"approver": "maria"})
+        held = await eventually(lambda: state_of(handle), lambda s: bool(s.pending_actions))
+        outcome = await handle.result()
+        final = await state_of(handle)
+
+    [hold] = held.pending_actions
+    assert (PendingActionType.OPERATOR_PAUSE, timedelta(days=7)) == (
+        hold.type,
+        hold.timeout - hold.created_at,
+    )
+    assert OutcomeStatus.COMPLETED == outcome.status
+    assert any("pause expired after 168h" in t.reason for t in final.transitions)
