@@ -17,7 +17,9 @@ from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.review_policy import load_review_policy_file
+from cli.history_commands import register_history_commands
 from cli.render import ClaimRow, claims_table, print_error, render_state
+from cli.status_query import claims_query, describe_filters, matching_count
 from runtime.client import build_client
 from runtime.errors import UserFacingError
 from runtime.logs import configure_logging
@@ -109,19 +111,38 @@ async def start(
 @command
 async def status(
     limit: Annotated[int, typer.Option(help="most claims to list")] = 100,
+    step: Annotated[
+        str | None, typer.Option(help="only claims at this step, such as awaiting_manager_approval")
+    ] = None,
+    assignee: Annotated[
+        str | None, typer.Option(help="only claims waiting on this person or queue")
+    ] = None,
+    overdue: Annotated[
+        bool, typer.Option("--overdue", help="only claims waiting on a person past the deadline")
+    ] = False,
+    running: Annotated[
+        bool, typer.Option("--running/--all", help="only claims still under review, or all")
+    ] = False,
 ) -> None:
     """List claims with their step, amount, who they wait on and the deadline."""
+    query = claims_query(step=step, assignee=assignee, overdue=overdue, running_only=running)
+    filters = describe_filters(step=step, assignee=assignee, overdue=overdue, running_only=running)
     client = await build_client()
     rows = [
         ClaimRow.from_execution(execution)
-        async for execution in client.list_workflows(
-            f"WorkflowType = '{WORKFLOW_TYPE}'", limit=limit
-        )
+        async for execution in client.list_workflows(query, limit=limit)
     ]
+    if not rows and filters:
+        console.print(f"No claims {escape(filters)}.", highlight=False)
+        return
     if not rows:
         console.print("No claims yet. Start one with `claims start examples/claims/CLM-1002.json`.")
         return
-    console.print(claims_table(rows))
+    console.print(claims_table(rows, title=f"Claims {escape(filters)}" if filters else "Claims"))
+    if len(rows) == limit:
+        total = await matching_count(client, query)
+        more = f"{total:,} match" if total is not None else "more may match"
+        console.print(f"Showing the first {limit}; {more}. Raise --limit or narrow the filters.")
 
 
 @app.command()
@@ -381,3 +402,6 @@ async def history_export(
     history = await claim_handle(client, claim_id).fetch_history()
     file.write_text(json.dumps(json.loads(history.to_json()), indent=1))
     console.print(f"wrote {len(history.events)} events to {file}", highlight=False)
+
+
+register_history_commands(app, command)

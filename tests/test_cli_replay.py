@@ -1,0 +1,97 @@
+"""`claims replay`: the corpus replays; a history the code no longer produces is named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import history_commands, main
+from cli.main import app
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """A runner whose consoles do not wrap, so each file's line stays one line."""
+    for console in (history_commands.console, main.console):
+        monkeypatch.setattr(console, "width", 400)
+    return CliRunner()
+
+
+def corrupted_copy(tmp_path: Path) -> tuple[Path, int]:
+    """manual_approve with one tool's activity renamed: the code never schedules that."""
+    history = json.loads((HISTORIES / "manual_approve.json").read_text())
+    for event in history["events"]:
+        scheduled = event.get("activityTaskScheduledEventAttributes")
+        if scheduled and scheduled["activityType"]["name"] == "check_coverage":
+            scheduled["activityType"]["name"] = "check_coverage_v0"
+            event_id = int(event["eventId"])
+    path = tmp_path / "renamed_tool.json"
+    path.write_text(json.dumps(history))
+    return path, event_id
+
+
+def test_the_recorded_corpus_replays(runner: CliRunner) -> None:
+    """`claims replay --dir tests/histories`: one OK line per file, exit code 0."""
+    files = sorted(HISTORIES.glob("*.json"))
+
+    result = runner.invoke(app, ["replay", "--dir", str(HISTORIES)])
+
+    assert 0 == result.exit_code, result.output
+    assert [f"OK    {f}" for f in files] == [
+        line.split(" (")[0] for line in result.output.splitlines() if line.startswith("OK")
+    ]
+    assert f"all {len(files)} histories replay" in result.output
+
+
+def test_a_history_the_code_no_longer_produces_fails_with_its_event(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """The broken file's line names the event and the error; the good one is OK; exit 1."""
+    broken, event_id = corrupted_copy(tmp_path)
+    good = HISTORIES / "reject.json"
+
+    result = runner.invoke(app, ["replay", str(broken), str(good)])
+    lines = result.output.splitlines()
+
+    assert 1 == result.exit_code, result.output
+    assert (
+        f"FAIL  {broken}: not deterministic at event {event_id} "
+        "(ActivityTaskScheduled check_coverage_v0): [TMPRL1100] Nondeterminism error: "
+        "Activity type of scheduled event 'check_coverage_v0' does not match activity type "
+        "of activity command 'check_coverage'"
+    ) == lines[0]
+    assert lines[1].startswith(f"OK    {good} (")
+    assert lines[2].startswith("error: 1 of 2 histories do not replay")
+
+
+def test_files_that_are_not_histories_fail_without_a_traceback(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """A missing file and a JSON file that is no history each get a line; exit 1."""
+    missing = tmp_path / "missing.json"
+    not_history = tmp_path / "claim.json"
+    not_history.write_text(json.dumps({"claim_id": "CLM-1"}))
+
+    result = runner.invoke(app, ["replay", str(missing), str(not_history)])
+    lines = result.output.splitlines()
+
+    assert 1 == result.exit_code, result.output
+    assert f"FAIL  {missing}: cannot read it: No such file or directory" == lines[0]
+    assert lines[1].startswith(f"FAIL  {not_history}: ")
+    assert lines[2].startswith("error: 2 of 2 files are not readable ClaimReviewWorkflow histories")
+
+
+def test_nothing_to_replay_says_how_to_name_histories(runner: CliRunner) -> None:
+    """No files and no folder: a usage error that shows the convenience form."""
+    result = runner.invoke(app, ["replay"])
+
+    assert 1 == result.exit_code
+    assert (
+        "error: no histories to replay; name JSON files or a folder, such as "
+        "`claims replay --dir tests/histories`"
+    ) == result.output.strip()

@@ -1,0 +1,319 @@
+"""The claim timeline: one readable row per meaningful event of a recorded history."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+from rich.console import Console
+from temporalio.api.common.v1 import ActivityType, Payload, Payloads
+from temporalio.api.enums.v1 import EventType, RetryState, WorkflowTaskFailedCause
+from temporalio.api.failure.v1 import ApplicationFailureInfo, Failure
+from temporalio.api.history.v1 import (
+    ActivityTaskFailedEventAttributes,
+    ActivityTaskScheduledEventAttributes,
+    ActivityTaskStartedEventAttributes,
+    HistoryEvent,
+    WorkflowExecutionSignaledEventAttributes,
+    WorkflowExecutionStartedEventAttributes,
+    WorkflowExecutionTerminatedEventAttributes,
+    WorkflowTaskFailedEventAttributes,
+)
+from temporalio.client import WorkflowHistory
+
+from cli.timeline import Kind, TimelineRow, format_offset, timeline_rows, timeline_table
+from workflows.tools import TOOLS
+
+HISTORIES = Path(__file__).parent.parent / "histories"
+T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+
+def rows_of(name: str) -> list[TimelineRow]:
+    path = HISTORIES / f"{name}.json"
+    return timeline_rows(WorkflowHistory.from_json(name, path.read_text()).events)
+
+
+def described(rows: list[TimelineRow], kind: Kind) -> list[str]:
+    return [row.description for row in rows if row.kind is kind]
+
+
+def test_manual_approval_reads_from_claim_to_payout() -> None:
+    """The approve signal by maria, six tools, two model turns, the wait and the outcome."""
+    rows = rows_of("manual_approve")
+
+    assert (
+        Kind.STARTED,
+        "claim REPLAY-APPROVE: 1,250.00 USD property, submitted by agent-portal",
+    ) == (
+        rows[0].kind,
+        rows[0].description,
+    )
+    assert ['approve signal by maria: "photos ok"'] == described(rows, Kind.SIGNAL)
+    assert sorted(TOOLS) == sorted(d.split(" -> ")[0] for d in described(rows, Kind.TOOL))
+    assert all(" -> done in " in d for d in described(rows, Kind.TOOL))
+    assert ["model turn 1", "model turn 2"] == [
+        d.split(" -> ")[0] for d in described(rows, Kind.MODEL)
+    ]
+    assert "submit_assessment: approve" in described(rows, Kind.MODEL)[1]
+    assert [
+        "assessing",
+        "gathering_evidence",
+        "assessing",
+        "routing",
+        "awaiting_manager_approval",
+        "executing",
+        "completed",
+    ] == [d.removeprefix("step -> ").split(";")[0] for d in described(rows, Kind.STEP)]
+    assert (Kind.COMPLETED, "outcome completed, decided by maria, payout 1,250.00 USD") == (
+        rows[-1].kind,
+        rows[-1].description.split(": ")[0],
+    )
+
+
+def test_waiting_for_approval_shows_whom_and_until_when() -> None:
+    """The step row of the approval wait names the assignee queue and the deadline."""
+    rows = rows_of("manual_approve")
+
+    waiting = next(d for d in described(rows, Kind.STEP) if "awaiting_manager_approval" in d)
+
+    assert waiting.startswith("step -> awaiting_manager_approval; waiting on approvers, deadline ")
+    assert waiting.endswith(" UTC")
+
+
+def test_timeout_escalation_fires_the_deadline_after_three_days_and_escalates() -> None:
+    """Reminders at day one and two, the deadline timer at day three, then senior approvers."""
+    rows = rows_of("timeout_escalation")
+
+    timers = [(format_offset(r.offset)[:3], r.description) for r in rows if r.kind is Kind.TIMER]
+    fired = [(offset, d) for offset, d in timers if ": fired" in d]
+    deadline_at = next(
+        r for r in rows if r.description.startswith("approval deadline, level 0: fired")
+    )
+    after = rows[rows.index(deadline_at) :]
+
+    assert [
+        ("+1d", "approval reminder: fired after 1d 00:00"),
+        ("+2d", "approval reminder: fired after 1d 00:00"),
+        ("+3d", "approval deadline, level 0: fired after 1d 00:00"),
+    ] == fired
+    assert timedelta(days=3) <= deadline_at.offset < timedelta(days=3, minutes=1)
+    assert next(r for r in after if r.kind is Kind.WAITING).description.startswith(
+        "waiting on senior-approvers, deadline "
+    )
+    assert any("Escalated: claim REPLAY-ESCALATE" in r.description for r in after)
+    assert ["approve signal by maria"] == described(after, Kind.SIGNAL)
+
+
+def test_refused_and_accepted_signals_each_name_who_sent_them() -> None:
+    """Whoever the payload names; a payload naming nobody says so instead of guessing."""
+    rows = rows_of("refused_then_approved")
+
+    assert [
+        "approve signal by sam",
+        'approve signal naming nobody: "no approver"',
+        "approve signal by maria",
+    ] == described(rows, Kind.SIGNAL)
+
+
+def test_updates_show_who_acted_and_the_version_they_produced() -> None:
+    """An update row says who, what they asked, and the version the claim answered with."""
+    rows = rows_of("edit_then_approve")
+
+    updates = described(rows, Kind.UPDATE)
+
+    assert 2 == len(updates)
+    assert updates[0].startswith("edit update by maria: payout 1,000.00 -> accepted as version ")
+    assert updates[1].startswith("approve update by maria -> accepted as version ")
+    assert updates[1].endswith(", now awaiting_manager_approval")
+
+
+def test_operator_actions_and_a_routine_task_failure() -> None:
+    """Pause, reassign, interrupt, resume and cancel by lee; a retried task is not alarming."""
+    rows = rows_of("pause_interrupt_cancel")
+
+    assert ["pause", "reassign", "interrupt", "resume", "cancel"] == [
+        d.split(" update by lee")[0] for d in described(rows, Kind.UPDATE)
+    ]
+    assert "waiting on maria" in described(rows, Kind.WAITING)
+    assert "operator pause limit: set for 7d 00:00" in described(rows, Kind.TIMER)
+    task_failures = [r for r in rows if r.kind is Kind.TASK_FAILURE]
+    assert [False] * len(task_failures) == [r.problem for r in task_failures]
+    assert rows[-1].description.startswith(
+        'outcome cancelled, decided by lee, payout 0.00 USD: "duplicate"'
+    )
+
+
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+def test_every_recorded_history_starts_and_ends_without_bookkeeping(path: Path) -> None:
+    """First the start, last the outcome; no workflow-task noise and nothing unexplained."""
+    events = WorkflowHistory.from_json(path.stem, path.read_text()).events
+    rows = timeline_rows(events)
+
+    assert (Kind.STARTED, Kind.COMPLETED) == (rows[0].kind, rows[-1].kind)
+    assert [] == [r.description for r in rows if r.kind is Kind.EVENT]
+    assert [] == [r.description for r in rows if r.problem]
+    assert sorted(rows, key=lambda r: r.at) == rows
+    assert len(rows) < len(events) / 2
+
+
+@pytest.mark.parametrize(
+    ("span", "expected"),
+    [
+        (timedelta(seconds=0.42), "+0.42s"),
+        (timedelta(minutes=5, seconds=12), "+5m 12s"),
+        (timedelta(hours=2, minutes=5, seconds=20), "+2h 05m"),
+        (timedelta(seconds=86399.986), "+1d 00:00"),
+        (timedelta(days=3, hours=2), "+3d 02:00"),
+    ],
+)
+def test_offsets_read_at_the_scale_of_the_wait(span: timedelta, expected: str) -> None:
+    """Seconds for the agent's work, days and hours for people's."""
+    assert expected == format_offset(span)
+
+
+# -- failure paths, on a history built here: the recorded corpus has none -------------
+
+
+def _payloads(*values: Any) -> Payloads:
+    return Payloads(
+        payloads=[
+            Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(v).encode())
+            for v in values
+        ]
+    )
+
+
+def _event(
+    event_id: int, seconds: float, event_type: EventType.ValueType, **attrs: Any
+) -> HistoryEvent:
+    at = Timestamp()
+    at.FromDatetime(T0 + timedelta(seconds=seconds))
+    return HistoryEvent(event_id=event_id, event_time=at, event_type=event_type, **attrs)
+
+
+def troubled_history() -> list[HistoryEvent]:
+    claim = {
+        "claim_id": "CLM-9",
+        "amount": 1250.0,
+        "currency": "USD",
+        "category": "property",
+        "submitted_by": "portal",
+    }
+    locked = Failure(
+        message="database is locked",
+        application_failure_info=ApplicationFailureInfo(type="OperationalError"),
+    )
+    return [
+        _event(
+            1,
+            0,
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+            workflow_execution_started_event_attributes=WorkflowExecutionStartedEventAttributes(
+                input=_payloads(claim)
+            ),
+        ),
+        _event(
+            5,
+            1,
+            EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+            activity_task_scheduled_event_attributes=ActivityTaskScheduledEventAttributes(
+                activity_type=ActivityType(name="lookup_policy")
+            ),
+        ),
+        _event(
+            6,
+            4,
+            EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED,
+            activity_task_started_event_attributes=ActivityTaskStartedEventAttributes(
+                scheduled_event_id=5, attempt=3, last_failure=locked
+            ),
+        ),
+        _event(
+            7,
+            5,
+            EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+            activity_task_failed_event_attributes=ActivityTaskFailedEventAttributes(
+                scheduled_event_id=5,
+                started_event_id=6,
+                failure=locked,
+                retry_state=RetryState.RETRY_STATE_MAXIMUM_ATTEMPTS_REACHED,
+            ),
+        ),
+        _event(
+            8,
+            60,
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+            workflow_execution_signaled_event_attributes=WorkflowExecutionSignaledEventAttributes(
+                signal_name="approve",
+                input=_payloads(
+                    {
+                        "approver": "[bold red]eve[/]",
+                        "comment": "[link=https://x.example]click[/link]\n\x1b[2Jwiped",
+                    }
+                ),
+            ),
+        ),
+        _event(
+            9,
+            61,
+            EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+            workflow_task_failed_event_attributes=WorkflowTaskFailedEventAttributes(
+                cause=WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR,
+                failure=Failure(message="[TMPRL1100] Nondeterminism error: no command"),
+            ),
+        ),
+        _event(
+            10,
+            3 * 86400 + 7200,
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+            workflow_execution_terminated_event_attributes=WorkflowExecutionTerminatedEventAttributes(
+                reason="stuck on a bad deploy", identity="oncall@host"
+            ),
+        ),
+    ]
+
+
+def test_failures_retries_and_termination_are_rows_marked_as_problems() -> None:
+    """A failed tool after retries, a non-deterministic task, a termination: each one row."""
+    rows = timeline_rows(troubled_history())
+
+    assert [
+        ("+0.00s", Kind.STARTED, "claim CLM-9: 1,250.00 USD property, submitted by portal", False),
+        (
+            "+1.00s",
+            Kind.TOOL,
+            "lookup_policy -> failed after 4.00s, attempt 3 (maximum attempts reached): "
+            "OperationalError: database is locked",
+            True,
+        ),
+        (
+            "+1m 00s",
+            Kind.SIGNAL,
+            'approve signal by [bold red]eve[/]: "[link=https://x.example]click[/link] [2Jwiped"',
+            False,
+        ),
+        (
+            "+1m 01s",
+            Kind.TASK_FAILURE,
+            "workflow task failed (non deterministic error): [TMPRL1100] Nondeterminism error: "
+            "no command; the worker retries it until it succeeds",
+            True,
+        ),
+        ("+3d 02:00", Kind.TERMINATED, "terminated by oncall@host: stuck on a bad deploy", True),
+    ] == [(format_offset(r.offset), r.kind, r.description, r.problem) for r in rows]
+
+
+def test_payload_text_is_shown_literally_never_as_markup() -> None:
+    """Brackets from a payload reach the screen as typed; escape codes never reach it."""
+    console = Console(record=True, width=300, color_system=None)
+
+    console.print(timeline_table(timeline_rows(troubled_history()), title="t"))
+    text = console.export_text()
+
+    assert "approve signal by [bold red]eve[/]" in text
+    assert "[link=https://x.example]click[/link]" in text
+    assert "\x1b" not in text
