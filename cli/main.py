@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
+import os
+import sys
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from pathlib import Path
@@ -19,11 +22,14 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.review_policy import load_review_policy_file
 from cli.history_commands import register_history_commands
 from cli.render import ClaimRow, claims_table, print_error, render_state
+from cli.rewind import register as register_rewind_commands
 from cli.status_query import claims_query, describe_filters, matching_count
 from runtime.client import build_client
 from runtime.errors import UserFacingError
 from runtime.logs import configure_logging
+from runtime.rewind import state_at_version
 from runtime.settings import WORKFLOW_TYPE, Settings
+from runtime.tracing import shutdown_tracing
 from signals.client import ActionRefused, act, claim_handle, signal_and_watch
 from signals.messages import HumanAction
 from workflows.claim_review import ClaimReviewWorkflow
@@ -150,13 +156,25 @@ async def status(
 async def show(
     claim_id: Annotated[str, typer.Argument(help="claim id, such as CLM-1002")],
     as_json: Annotated[bool, typer.Option("--json", help="print the raw state document")] = False,
+    version: Annotated[
+        int | None, typer.Option(help="show the state as it was at this version (by replay)")
+    ] = None,
 ) -> None:
     """Show one claim's state document: step, waits, evidence, trace, transitions, audit."""
     client = await build_client()
     try:
-        state = await claim_handle(client, claim_id).query(ClaimReviewWorkflow.state)
+        if version is None:
+            state = await claim_handle(client, claim_id).query(ClaimReviewWorkflow.state)
+        else:
+            state = await state_at_version(client, claim_id, version)
     except WorkflowQueryFailedError as error:
         raise UserFacingError(f"claim {claim_id} could not answer: {error}") from None
+    if version is not None and not as_json:
+        console.print(
+            f"[bold]As of version {version}[/] (replayed up to the workflow task that reached "
+            f"it; versions from that task are included)",
+            highlight=False,
+        )
     if as_json:
         print(state.model_dump_json(indent=2))
     else:
@@ -405,3 +423,24 @@ async def history_export(
 
 
 register_history_commands(app, command)
+register_rewind_commands(app, console, _run)
+
+
+def main() -> None:
+    """The `claims` console script.
+
+    Ends the process with os._exit once output is flushed: the Temporal SDK's native
+    threads can abort interpreter finalization (temporalio/sdk-python#300), which would
+    turn a finished command into a crash exit code.
+    """
+    code = 0
+    try:
+        app()
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        shutdown_tracing()
+        logging.shutdown()
+    os._exit(code)

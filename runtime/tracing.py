@@ -55,3 +55,14 @@ def tracing_interceptors(
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     return [TracingInterceptor(provider.get_tracer(__name__), always_create_workflow_spans=True)]
+
+
+def shutdown_tracing() -> None:
+    """Flush spans still buffered, if tracing was set up in this process."""
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return
+    shutdown = getattr(trace.get_tracer_provider(), "shutdown", None)
+    if callable(shutdown):
+        shutdown()

@@ -35,6 +35,8 @@ def test_the_corpus_covers_every_path() -> None:
         "edit_then_approve",
         "request_info",
         "pause_interrupt_cancel",
+        # Recorded before the `rejected-before-notice` patch: must keep replaying.
+        "reject_before_rejected_before_notice_patch",
     } <= {p.stem for p in HISTORIES}
 
 

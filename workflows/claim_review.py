@@ -73,6 +73,7 @@ POLICY_RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(second
 SIDE_EFFECT_TIMEOUT = timedelta(seconds=30)
 SIDE_EFFECT_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 APPROVAL_PRIORITY = 50
+PATCH_REJECTED_BEFORE_NOTICE = "rejected-before-notice"
 DOCUMENTS_PRIORITY = 30
 
 
@@ -464,13 +465,21 @@ class ClaimReviewWorkflow:
         return outcome
 
     async def _reject(self, claim: Claim, decision: DecisionRecord) -> ClaimOutcome:
-        await self._send(
+        notice = self._send(
             key="notice/rejected",
             recipient=claim.claimant.email,
             subject=f"Claim {claim.claim_id} not approved",
             body=f"Your claim {claim.claim_id} was not approved."
             + (f" Reason: {decision.comment}" if decision.comment else ""),
         )
+        # Claims rejected before this change sent the notice first, and so kept looking
+        # like they waited for approval while it was retried; they replay the old order.
+        if workflow.patched(PATCH_REJECTED_BEFORE_NOTICE):
+            outcome = self._finish(OutcomeStatus.REJECTED, decision, Decimal(0), None)
+            self.transition(Step.REJECTED, f"rejected by {decision.actor}")
+            await notice
+            return outcome
+        await notice
         outcome = self._finish(OutcomeStatus.REJECTED, decision, Decimal(0), None)
         self.transition(Step.REJECTED, f"rejected by {decision.actor}")
         return outcome
