@@ -35,7 +35,8 @@ def comparison(result: ForkResult) -> Table:
             else ""
         )
         return [
-            f"{state.current_step}" + (f" ({outcome.status})" if outcome else ""),
+            f"{state.current_step}"
+            + (f" ({outcome.status})" if outcome and outcome.status != state.current_step else ""),
             model,
             f"{assessment.recommendation} ({assessment.confidence:.2f})" if assessment else "none",
             ("auto-approve" if routing.auto_approve else "human decision") if routing else "",
