@@ -36,7 +36,11 @@ def comparison(result: ForkResult) -> Table:
         )
         return [
             f"{state.current_step}"
-            + (f" ({outcome.status})" if outcome and outcome.status != state.current_step else ""),
+            + (
+                f" ({outcome.status})"
+                if outcome and str(outcome.status) != str(state.current_step)
+                else ""
+            ),
             model,
             f"{assessment.recommendation} ({assessment.confidence:.2f})" if assessment else "none",
             ("auto-approve" if routing.auto_approve else "human decision") if routing else "",

@@ -10,8 +10,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+from temporalio.client import Client, WorkflowHandle
+
 from runtime.settings import EXAMPLES_DIR, Settings
 from workflows.claim import Claim
+from workflows.claim_review import ClaimReviewWorkflow
+from workflows.state import ClaimOutcome, ClaimState, Step
 
 T = TypeVar("T")
 
@@ -57,3 +61,21 @@ async def eventually(
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {within}s; last value: {result!r}")
         await asyncio.sleep(interval)
+
+
+Handle = WorkflowHandle[ClaimReviewWorkflow, ClaimOutcome]
+
+
+async def start(client: Client, claim: Claim, task_queue: str) -> Handle:
+    """Start a review the way the starter does, minus the checks tests do not need."""
+    return await client.start_workflow(
+        ClaimReviewWorkflow.run, claim, id=claim.workflow_id, task_queue=task_queue
+    )
+
+
+async def state_of(handle: Handle) -> ClaimState:
+    return await handle.query(ClaimReviewWorkflow.state)
+
+
+async def until_step(handle: Handle, step: Step) -> ClaimState:
+    return await eventually(lambda: state_of(handle), lambda s: s.current_step is step)

@@ -5,40 +5,23 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.payments import Ledger
 from tests.conftest import WorkerFactory
-from tests.helpers import eventually, unique_claim
-from workflows.claim import Claim
+from tests.helpers import Handle, eventually, start, state_of, unique_claim, until_step
 from workflows.claim_review import ClaimReviewWorkflow
 from workflows.state import (
     AuditOutcome,
-    ClaimOutcome,
     ClaimState,
     DecisionKind,
     OutcomeStatus,
     Step,
 )
 
-Handle = WorkflowHandle[ClaimReviewWorkflow, ClaimOutcome]
-
-
-async def start(client: Client, claim: Claim, task_queue: str) -> Handle:
-    return await client.start_workflow(
-        ClaimReviewWorkflow.run, claim, id=claim.workflow_id, task_queue=task_queue
-    )
-
-
-async def state_of(handle: Handle) -> ClaimState:
-    return await handle.query(ClaimReviewWorkflow.state)
-
 
 async def until_awaiting(handle: Handle) -> ClaimState:
-    return await eventually(
-        lambda: state_of(handle), lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL
-    )
+    return await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
 
 
 async def until_audited(handle: Handle, count: int) -> ClaimState:

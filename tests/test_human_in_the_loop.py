@@ -7,7 +7,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.llm import LlmSettings
@@ -15,33 +14,14 @@ from activities.payments import Ledger
 from signals.client import ActionRefused, act
 from signals.messages import ActionAccepted, HumanAction
 from tests.conftest import WorkerFactory
-from tests.helpers import eventually, unique_claim
-from workflows.claim import Claim
+from tests.helpers import eventually, start, state_of, unique_claim, until_step
 from workflows.claim_review import ClaimReviewWorkflow
 from workflows.state import (
     AuditOutcome,
-    ClaimOutcome,
-    ClaimState,
     OutcomeStatus,
     PendingActionType,
     Step,
 )
-
-Handle = WorkflowHandle[ClaimReviewWorkflow, ClaimOutcome]
-
-
-async def start(client: Client, claim: Claim, task_queue: str) -> Handle:
-    return await client.start_workflow(
-        ClaimReviewWorkflow.run, claim, id=claim.workflow_id, task_queue=task_queue
-    )
-
-
-async def state_of(handle: Handle) -> ClaimState:
-    return await handle.query(ClaimReviewWorkflow.state)
-
-
-async def until_step(handle: Handle, step: Step) -> ClaimState:
-    return await eventually(lambda: state_of(handle), lambda s: s.current_step is step)
 
 
 async def test_reminders_at_24_and_48_hours_then_escalation_at_72(
