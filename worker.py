@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.evidence_tools import EvidenceTools, as_langchain_tools
 from activities.llm import AgentActivities, LlmSettings, build_chat_model
@@ -32,6 +33,7 @@ from workflows.claim_review import ClaimReviewWorkflow, ClaimWhatIfWorkflow
 # A crashed worker's sticky queue holds its claims until this passes (10 s by default).
 STICKY_QUEUE_TIMEOUT = timedelta(seconds=2)
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
+DETERMINISTIC_PACKAGES = ("workflows", "signals", "pydantic", "pydantic_core")
 
 log = get_logger("claims.worker")
 
@@ -74,6 +76,13 @@ def create_worker(
             payments.send_notice,
         ],
         interceptors=tracing_interceptors() if interceptors is None else interceptors,
+        # Our modules are deterministic and keep no module state: importing them once,
+        # rather than into every workflow's sandbox, saves milliseconds per claim.
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(
+                *DETERMINISTIC_PACKAGES
+            )
+        ),
         sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_TIMEOUT,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )

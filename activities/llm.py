@@ -190,9 +190,10 @@ async def heartbeating(every: float = HEARTBEAT_SECONDS) -> AsyncIterator[None]:
     """Heartbeat while a long model call runs, so a dead worker is noticed in seconds."""
 
     async def beat() -> None:
+        # Quick calls (the offline model, a warm endpoint) never pay for a heartbeat.
         while True:
-            activity.heartbeat()
             await asyncio.sleep(every)
+            activity.heartbeat()
 
     task = asyncio.create_task(beat())
     try:
