@@ -8,6 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.client import WorkflowExecutionDescription
 
 from activities.payments import Ledger
 from runtime.devserver import DevServer
@@ -115,6 +117,8 @@ async def test_worker_killed_mid_loop_resumes_without_repeating_finished_calls(
         ),
         within=30,
     )
+    # Kill only once the worker has really picked up the second model turn.
+    await eventually(handle.describe, _model_turn_running, within=30)
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     worker_process(**slow_model)
@@ -148,3 +152,11 @@ async def test_worker_killed_mid_loop_resumes_without_repeating_finished_calls(
     tools += ["screen_watchlist", "inventory_documents", "check_currency_limit"]
     assert [2, 1, 1, 1, 1, 1, 1] == [completed[name] for name in ["agent_turn", *tools]]
     assert 2 == turn_two_attempts
+
+
+def _model_turn_running(description: WorkflowExecutionDescription) -> bool:
+    return any(
+        activity.activity_type.name == "agent_turn"
+        and activity.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+        for activity in description.raw_description.pending_activities
+    )
