@@ -34,11 +34,13 @@ def quote(value: str, what: str) -> str:
 
 
 def parse_step(value: str) -> Step:
+    """The step to search for; the agent loop's steps are all searchable as `assessing`."""
     try:
-        return Step(value.strip().lower())
+        step = Step(value.strip().lower())
     except ValueError:
         valid = ", ".join(step.value for step in Step)
         raise UserFacingError(f"unknown step {value!r}; use one of: {valid}") from None
+    return Step.ASSESSING if step in sa.AGENT_LOOP_STEPS else step
 
 
 def rfc3339(at: datetime) -> str:

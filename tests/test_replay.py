@@ -37,6 +37,8 @@ def test_the_corpus_covers_every_path() -> None:
         "pause_interrupt_cancel",
         # Recorded before the `rejected-before-notice` patch: must keep replaying.
         "reject_before_rejected_before_notice_patch",
+        # Recorded before the `search-attribute-resting-steps` patch.
+        "auto_approve_before_resting_steps_patch",
     } <= {p.stem for p in HISTORIES}
 
 

@@ -74,6 +74,7 @@ SIDE_EFFECT_TIMEOUT = timedelta(seconds=30)
 SIDE_EFFECT_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 APPROVAL_PRIORITY = 50
 PATCH_REJECTED_BEFORE_NOTICE = "rejected-before-notice"
+PATCH_RESTING_STEPS = "search-attribute-resting-steps"
 DOCUMENTS_PRIORITY = 30
 
 
@@ -885,6 +886,18 @@ class ClaimReviewWorkflow:
             },
         )
 
+    def _searchable_step(self) -> str:
+        """The step as list queries see it: where a claim can rest, not every loop turn.
+
+        The agent loop flips between assessing and gathering_evidence within seconds;
+        upserting each flip cost a visibility write per turn. New reviews show the whole
+        loop as `assessing`; the state document keeps the exact step.
+        """
+        step = self._state.current_step
+        if step in sa.AGENT_LOOP_STEPS and workflow.patched(PATCH_RESTING_STEPS):
+            return str(Step.ASSESSING)
+        return str(step)
+
     def publish(self) -> None:
         """Mirror where the claim is into search attributes and the UI's current details."""
         state = self._state
@@ -894,7 +907,7 @@ class ClaimReviewWorkflow:
         # Only what changed: each upsert is a history event and a visibility write.
         current = workflow.info().typed_search_attributes
         wanted: list[tuple[SearchAttributeKey[Any], Any]] = [
-            (sa.CLAIM_STEP, str(state.current_step)),
+            (sa.CLAIM_STEP, self._searchable_step()),
             (sa.CLAIM_AMOUNT, float(state.context.claim_amount)),
             (sa.AWAITING_HUMAN, state.awaiting_human),
             (sa.ASSIGNEE, assignee),

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from temporalio.common import SearchAttributeKey
 
+from workflows.state import Step
+
 CLAIM_STEP = SearchAttributeKey.for_keyword("ClaimStep")
 CLAIM_AMOUNT = SearchAttributeKey.for_float("ClaimAmount")
 AWAITING_HUMAN = SearchAttributeKey.for_bool("AwaitingHuman")
 ASSIGNEE = SearchAttributeKey.for_keyword("Assignee")
 CLAIM_DEADLINE = SearchAttributeKey.for_datetime("ClaimDeadline")
+
+# ClaimStep shows these as `assessing`: the agent loop passes through them in seconds.
+AGENT_LOOP_STEPS = frozenset({Step.ASSESSING, Step.GATHERING_EVIDENCE, Step.ROUTING})
 
 ALL = (CLAIM_STEP, CLAIM_AMOUNT, AWAITING_HUMAN, ASSIGNEE, CLAIM_DEADLINE)
 

@@ -63,6 +63,11 @@ def test_values_that_cannot_be_quoted_safely_are_refused(name: str) -> None:
 
 def test_the_filters_in_words() -> None:
     """What the title and the 'nothing matches' line say."""
-    assert "at step routing, waiting on maria, overdue" == describe_filters(
-        step="routing", assignee="maria", overdue=True, running_only=False
+    assert "at step awaiting_documents, waiting on maria, overdue" == describe_filters(
+        step="awaiting_documents", assignee="maria", overdue=True, running_only=False
     )
+
+
+def test_the_agent_loop_steps_are_searched_as_assessing() -> None:
+    """ClaimStep shows the whole loop as assessing, so --step routing finds the loop."""
+    assert claims_query(step="routing") == claims_query(step="assessing")
