@@ -33,7 +33,24 @@ from workflows.claim_review import ClaimReviewWorkflow, ClaimWhatIfWorkflow
 # A crashed worker's sticky queue holds its claims until this passes (10 s by default).
 STICKY_QUEUE_TIMEOUT = timedelta(seconds=2)
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
-DETERMINISTIC_PACKAGES = ("workflows", "signals", "pydantic", "pydantic_core")
+# Data and rule modules only: the workflow code itself (claim_review, agent) stays in the
+# sandbox, which is what catches a stray datetime.now() or random() there.
+DETERMINISTIC_PACKAGES = (
+    "pydantic",
+    "pydantic_core",
+    "signals.messages",
+    "workflows.actions",
+    "workflows.authority",
+    "workflows.claim",
+    "workflows.evidence",
+    "workflows.human_actions",
+    "workflows.intake",
+    "workflows.options",
+    "workflows.routing",
+    "workflows.search_attributes",
+    "workflows.state",
+    "workflows.tools",
+)
 
 log = get_logger("claims.worker")
 
@@ -76,8 +93,8 @@ def create_worker(
             payments.send_notice,
         ],
         interceptors=tracing_interceptors() if interceptors is None else interceptors,
-        # Our modules are deterministic and keep no module state: importing them once,
-        # rather than into every workflow's sandbox, saves milliseconds per claim.
+        # These modules keep no module state: importing them once, rather than into
+        # every workflow's sandbox, saves milliseconds per claim.
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(
                 *DETERMINISTIC_PACKAGES

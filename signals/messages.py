@@ -155,7 +155,7 @@ class ActionAccepted(BaseModel):
 
 
 class EmptyEditError(ValueError):
-    pass
+    """An edit that changes nothing: neither the payout nor the message."""
 
 
 def edit_changes(payload: EditPayload) -> dict[str, Money | str]:

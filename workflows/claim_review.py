@@ -19,6 +19,9 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
+# The agent loop is workflow code too: imported inside the sandbox, so it is checked.
+from workflows.agent import AgentOutcome, ClaimAgent
+
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
@@ -42,7 +45,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows import search_attributes as sa
     from workflows.actions import Notice, PayoutOrder
-    from workflows.agent import AgentOutcome, ClaimAgent
     from workflows.authority import ReviewPolicy
     from workflows.claim import Claim, money
     from workflows.evidence import ClaimAssessment
