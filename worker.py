@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
@@ -41,13 +42,12 @@ DETERMINISTIC_PACKAGES = ("pydantic", "pydantic_core", "signals.messages", "work
 log = get_logger("claims.worker")
 
 
-def create_worker(
-    client: Client,
-    settings: Settings,
-    llm: LlmSettings | None = None,
-    interceptors: list[Interceptor] | None = None,
-) -> Worker:
-    """Build the worker, failing now, with a clear message, on any configuration it cannot use."""
+def build_activities(settings: Settings, llm: LlmSettings | None = None) -> list[Any]:
+    """Every activity, configured; any setting it cannot use fails here, with a clear message.
+
+    Called before connecting to Temporal, so a wrong CLAIMS_LLM or approvers file is
+    reported as such, not hidden behind a connection error.
+    """
     llm = llm or LlmSettings.from_env({**os.environ, "CLAIMS_LLM": settings.llm})
     load_review_policy_file(settings.approvers_file)
     tools = EvidenceTools(SystemOfRecord.open(settings.records_db, seed=settings.records_file))
@@ -62,22 +62,33 @@ def create_worker(
         records=str(settings.records_db),
         ledger=str(settings.ledger_db),
     )
+    return [
+        policy.load_review_policy,
+        tools.lookup_policy,
+        tools.check_coverage,
+        tools.search_claim_history,
+        tools.screen_watchlist,
+        tools.inventory_documents,
+        tools.check_currency_limit,
+        agent.agent_turn,
+        payments.issue_payout,
+        payments.send_notice,
+    ]
+
+
+def create_worker(
+    client: Client,
+    settings: Settings,
+    llm: LlmSettings | None = None,
+    interceptors: list[Interceptor] | None = None,
+    activities: list[Any] | None = None,
+) -> Worker:
+    """The worker for both workflow types and every activity, on the claims task queue."""
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[ClaimReviewWorkflow, ClaimWhatIfWorkflow],
-        activities=[
-            policy.load_review_policy,
-            tools.lookup_policy,
-            tools.check_coverage,
-            tools.search_claim_history,
-            tools.screen_watchlist,
-            tools.inventory_documents,
-            tools.check_currency_limit,
-            agent.agent_turn,
-            payments.issue_payout,
-            payments.send_notice,
-        ],
+        activities=activities if activities is not None else build_activities(settings, llm),
         interceptors=tracing_interceptors() if interceptors is None else interceptors,
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(
@@ -91,8 +102,10 @@ def create_worker(
 
 async def run_worker(settings: Settings) -> None:
     """Run until SIGINT or SIGTERM, then finish in-flight tasks and stop."""
+    activities = build_activities(settings)
+    interceptors = tracing_interceptors()
     client = await build_client(runtime=metrics_runtime(settings.metrics_port))
-    worker = create_worker(client, settings)
+    worker = create_worker(client, settings, interceptors=interceptors, activities=activities)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

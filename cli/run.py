@@ -15,7 +15,7 @@ from runtime.settings import Settings
 from runtime.telemetry import metrics_runtime
 from signals.client import claim_handle
 from starter import StartResult, load_claims, start_claims
-from worker import create_worker
+from worker import build_activities, create_worker
 from workflows.claim_review import ClaimReviewWorkflow
 from workflows.state import ClaimState, Step
 
@@ -109,9 +109,10 @@ async def run_product(settings: Settings, console: Console) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    activities = build_activities(settings)
     try:
         client = await server.start(runtime=metrics_runtime(settings.metrics_port))
-        worker = create_worker(client, settings)
+        worker = create_worker(client, settings, activities=activities)
         async with worker:
             claims = load_claims(sorted(settings.sample_claims_dir.glob("*.json")))
             results = await start_claims(client, claims, settings.task_queue)

@@ -53,10 +53,6 @@ class Settings:
     log_level: str
     metrics_port: int | None = None
 
-    @property
-    def server_address(self) -> str:
-        return f"{self.server_ip}:{self.server_port}"
-
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env

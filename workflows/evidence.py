@@ -138,10 +138,6 @@ class Evidence(BaseModel):
                 found.append("amount is over the policy's per-claim limit")
         return list(dict.fromkeys(found))
 
-    @property
-    def clean(self) -> bool:
-        return not self.concerns
-
 
 class Recommendation(StrEnum):
     APPROVE = "approve"

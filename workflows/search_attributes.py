@@ -15,7 +15,6 @@ CLAIM_DEADLINE = SearchAttributeKey.for_datetime("ClaimDeadline")
 # ClaimStep shows these as `assessing`: the agent loop passes through them in seconds.
 AGENT_LOOP_STEPS = frozenset({Step.ASSESSING, Step.GATHERING_EVIDENCE, Step.ROUTING})
 
-ALL = (CLAIM_STEP, CLAIM_AMOUNT, AWAITING_HUMAN, ASSIGNEE, CLAIM_DEADLINE)
 
 # As `temporal server start-dev --search-attribute` and
 # `temporal operator search-attribute create` spell the types.

@@ -295,7 +295,3 @@ class ClaimState(BaseModel):
     @property
     def awaiting_human(self) -> bool:
         return any(a.type.needs_a_person for a in self.pending_actions)
-
-    @property
-    def deadline(self) -> datetime | None:
-        return min((a.timeout for a in self.pending_actions), default=None)

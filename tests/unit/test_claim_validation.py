@@ -100,3 +100,21 @@ def test_claims_start_refuses_invalid_claims_without_contacting_temporal() -> No
     assert 1 == result.exit_code
     for expected in ("amount", "currency", "submitted_by", "no claim was started"):
         assert expected in result.output
+
+
+def test_a_worker_with_a_bad_model_setting_says_so_before_connecting(tmp_path: Path) -> None:
+    """The configuration error is reported, not hidden behind 'cannot reach Temporal'."""
+    result = CliRunner().invoke(
+        app,
+        ["worker"],
+        env={
+            "TEMPORAL_ADDRESS": "127.0.0.1:1",
+            "CLAIMS_LLM": "anthropic:claude",
+            "CLAIMS_DATA_DIR": str(tmp_path),
+            "COLUMNS": "200",
+        },
+    )
+
+    assert 1 == result.exit_code
+    assert "CLAIMS_LLM='anthropic:claude' is not a model this agent knows" in result.output
+    assert "cannot reach Temporal" not in result.output
