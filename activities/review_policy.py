@@ -41,8 +41,20 @@ def load_review_policy_file(path: Path) -> ReviewPolicy:
 class ReviewPolicyActivities:
     def __init__(self, path: Path) -> None:
         self._path = path
+        self._loaded: tuple[tuple[int, int], ReviewPolicy] | None = None
 
     @activity.defn
     async def load_review_policy(self) -> ReviewPolicy:
-        """The rules in force now; the claim keeps them for its whole review."""
-        return load_review_policy_file(self._path)
+        """The rules in force now; the claim keeps them for its whole review.
+
+        The file is parsed again only when it changed (its modification time or size), so
+        an edit applies to the next claim without a parse for every claim in between.
+        """
+        try:
+            stat = self._path.stat()
+        except FileNotFoundError:
+            return load_review_policy_file(self._path)  # raises, naming the file
+        version = (stat.st_mtime_ns, stat.st_size)
+        if self._loaded is None or self._loaded[0] != version:
+            self._loaded = (version, load_review_policy_file(self._path))
+        return self._loaded[1]

@@ -162,7 +162,7 @@ async def main(claims: int, rounds: int, latency_samples: int) -> Report:
 def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--claims", type=int, default=50, help="claims per round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--latency-samples", type=int, default=20)
     args = parser.parse_args()
     configure_logging("console", "WARNING")

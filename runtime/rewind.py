@@ -39,6 +39,30 @@ from workflows.state import ClaimOutcome, ClaimState, Transition
 
 PAYOUT_ACTIVITY = "issue_payout"
 
+# Events a workflow task's commands write right after it completes. Local activity
+# results are among them (markers), so a replay that is to see the whole task needs them.
+_COMMAND_EVENTS = frozenset(
+    {
+        EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+        EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED,
+        EventType.EVENT_TYPE_TIMER_STARTED,
+        EventType.EVENT_TYPE_TIMER_CANCELED,
+        EventType.EVENT_TYPE_MARKER_RECORDED,
+        EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
+        EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_REJECTED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED,
+        EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED,
+        EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED,
+        EventType.EVENT_TYPE_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+    }
+)
+
 
 class RewindError(UserFacingError):
     """A version that does not exist, or a rollback that would repeat a payout."""
@@ -90,6 +114,23 @@ def locate(state: ClaimState, events: list[HistoryEvent], version: int) -> Point
     return PointInHistory(transition, transition.history_length, completed)
 
 
+def through_task(events: list[HistoryEvent], point: PointInHistory) -> list[HistoryEvent]:
+    """The history up to the end of the workflow task at `point`, with what it recorded.
+
+    Cutting at the task's start would leave its local activity results out, and the
+    replay would stop at the first one instead of at the end of the task.
+    """
+    if point.workflow_task_completed is None:
+        return [e for e in events if e.event_id <= point.workflow_task_started]
+    end = point.workflow_task_completed
+    for event in events:
+        if event.event_id > end:
+            if event.event_type not in _COMMAND_EVENTS:
+                break
+            end = event.event_id
+    return [e for e in events if e.event_id <= end]
+
+
 async def state_at_version(client: Client, claim_id: str, version: int) -> ClaimState:
     """The state as the workflow task that reached `version` left it, rebuilt by replay.
 
@@ -100,7 +141,7 @@ async def state_at_version(client: Client, claim_id: str, version: int) -> Claim
     current = await handle.query(ClaimReviewWorkflow.state)
     history = await handle.fetch_history()
     point = locate(current, list(history.events), version)
-    events = [e for e in history.events if e.event_id <= point.workflow_task_started]
+    events = through_task(list(history.events), point)
     capture = _CaptureInstance()
     replayer = Replayer(
         workflows=[ClaimReviewWorkflow],

@@ -23,13 +23,14 @@ def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 
 
 def corrupted_copy(tmp_path: Path) -> tuple[Path, int]:
-    """manual_approve with one tool's activity renamed: the code never schedules that."""
+    """manual_approve with its first model turn renamed: the code never schedules that."""
     history = json.loads((HISTORIES / "manual_approve.json").read_text())
     for event in history["events"]:
         scheduled = event.get("activityTaskScheduledEventAttributes")
-        if scheduled and scheduled["activityType"]["name"] == "check_coverage":
-            scheduled["activityType"]["name"] = "check_coverage_v0"
+        if scheduled and scheduled["activityType"]["name"] == "agent_turn":
+            scheduled["activityType"]["name"] = "agent_turn_v0"
             event_id = int(event["eventId"])
+            break
     path = tmp_path / "renamed_tool.json"
     path.write_text(json.dumps(history))
     return path, event_id
@@ -61,9 +62,9 @@ def test_a_history_the_code_no_longer_produces_fails_with_its_event(
     assert 1 == result.exit_code, result.output
     assert (
         f"FAIL  {broken}: not deterministic at event {event_id} "
-        "(ActivityTaskScheduled check_coverage_v0): [TMPRL1100] Nondeterminism error: "
-        "Activity type of scheduled event 'check_coverage_v0' does not match activity type "
-        "of activity command 'check_coverage'"
+        "(ActivityTaskScheduled agent_turn_v0): [TMPRL1100] Nondeterminism error: "
+        "Activity type of scheduled event 'agent_turn_v0' does not match activity type "
+        "of activity command 'agent_turn'"
     ) == lines[0]
     assert lines[1].startswith(f"OK    {good} (")
     assert lines[2].startswith("error: 1 of 2 histories do not replay")

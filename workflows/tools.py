@@ -21,6 +21,7 @@ from workflows.evidence import (
     DocumentInventory,
     LimitCheck,
     PolicyLookup,
+    ToolResult,
     WatchlistScreen,
 )
 
@@ -80,7 +81,7 @@ class CheckCurrencyLimitArgs(ToolArgs):
 class ToolSpec:
     name: str
     args: type[ToolArgs]
-    result: type[BaseModel]
+    result: type[ToolResult]
 
     @property
     def description(self) -> str:

@@ -25,7 +25,8 @@ QUEUE = "claim-review-it"
 async def test_state_at_a_version_is_rebuilt_by_replay(
     dev_server: DevServer, worker_process: WorkerProcess
 ) -> None:
-    """Version 2 is before any tool ran; the waiting version has its pending action."""
+    """Version 2 is before any tool ran; the waiting version has its pending action; every
+    version, including those made after local activities in the same task, comes back."""
     client = await dev_server.start()
     worker_process()
     claim = unique_claim("CLM-1002")
@@ -47,6 +48,12 @@ async def test_state_at_a_version_is_rebuilt_by_replay(
         early.outcome,
     )
     assert waiting.model_dump() == at_wait.model_dump()
+    final = await handle.query(ClaimReviewWorkflow.state)
+    for version in range(1, final.version + 1):
+        rebuilt = await state_at_version(client, claim.claim_id, version)
+        assert [t.model_dump() for t in final.transitions[:version]] == [
+            t.model_dump() for t in rebuilt.transitions[:version]
+        ], f"version {version}"
     with pytest.raises(RewindError, match="has no version 99"):
         await state_at_version(client, claim.claim_id, 99)
 

@@ -18,6 +18,7 @@ from temporalio.api.history.v1 import (
     ActivityTaskScheduledEventAttributes,
     ActivityTaskStartedEventAttributes,
     HistoryEvent,
+    MarkerRecordedEventAttributes,
     WorkflowExecutionSignaledEventAttributes,
     WorkflowExecutionStartedEventAttributes,
     WorkflowExecutionTerminatedEventAttributes,
@@ -53,7 +54,9 @@ def test_manual_approval_reads_from_claim_to_payout() -> None:
         rows[0].description,
     )
     assert ['approve signal by maria: "photos ok"'] == described(rows, Kind.SIGNAL)
-    assert sorted(TOOLS) == sorted(d.split(" -> ")[0] for d in described(rows, Kind.TOOL))
+    assert sorted(f"{t} (local)" for t in TOOLS) == sorted(
+        d.split(" -> ")[0] for d in described(rows, Kind.TOOL)
+    )
     assert all(" -> done in " in d for d in described(rows, Kind.TOOL))
     assert ["model turn 1", "model turn 2"] == [
         d.split(" -> ")[0] for d in described(rows, Kind.MODEL)
@@ -154,7 +157,9 @@ def test_every_recorded_history_starts_and_ends_without_bookkeeping(path: Path) 
     assert (Kind.STARTED, Kind.COMPLETED) == (rows[0].kind, rows[-1].kind)
     assert [] == [r.description for r in rows if r.kind is Kind.EVENT]
     assert [] == [r.description for r in rows if r.problem]
-    assert sorted(rows, key=lambda r: r.at) == rows
+    # History order; a signal that came in during a workflow task is written after the
+    # task's own events, with the earlier time it arrived at.
+    assert sorted(rows, key=lambda r: r.event_id) == rows
     assert len(rows) < len(events) / 2
 
 
@@ -273,6 +278,49 @@ def troubled_history() -> list[HistoryEvent]:
             ),
         ),
     ]
+
+
+def test_a_local_tool_reads_like_a_tool_with_its_own_time_or_its_failure() -> None:
+    """Local activity markers: what the tool found and how long it took, or why it failed."""
+    started = _event(
+        1,
+        0,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+        workflow_execution_started_event_attributes=WorkflowExecutionStartedEventAttributes(
+            input=_payloads({"claim_id": "CLM-9"})
+        ),
+    )
+
+    def marker(event_id: int, tool: str, attempt: int, **outcome: Any) -> HistoryEvent:
+        data = {"seq": event_id, "attempt": attempt, "activity_type": tool}
+        return _event(
+            event_id,
+            1,
+            EventType.EVENT_TYPE_MARKER_RECORDED,
+            marker_recorded_event_attributes=MarkerRecordedEventAttributes(
+                marker_name="core_local_activity",
+                details={"data": _payloads(data), **outcome.pop("details", {})},
+                **outcome,
+            ),
+        )
+
+    rows = timeline_rows(
+        [
+            started,
+            marker(
+                5,
+                "screen_watchlist",
+                1,
+                details={"result": _payloads({"hits": ["CUS-9"], "elapsed_ms": 1250.0})},
+            ),
+            marker(6, "lookup_policy", 3, failure=Failure(message="database is locked")),
+        ]
+    )
+
+    assert [
+        (Kind.TOOL, "screen_watchlist (local) -> done in 1.25s: 1 watch-list hit(s)", False),
+        (Kind.TOOL, "lookup_policy (local) -> failed on attempt 3: database is locked", True),
+    ] == [(r.kind, r.description, r.problem) for r in rows[1:]]
 
 
 def test_failures_retries_and_termination_are_rows_marked_as_problems() -> None:
