@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import WorkflowExecutionDescription
+from temporalio.service import RPCError
 
 from activities.payments import Ledger
 from runtime.devserver import DevServer
@@ -126,9 +127,20 @@ async def test_worker_killed_mid_loop_resumes_without_repeating_finished_calls(
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     worker_process(**slow_model)
+
+    async def answered() -> ClaimState | None:
+        """None while a query finds no live worker (the killed one held the sticky queue)."""
+        try:
+            return await state()
+        except RPCError:
+            return None
+
     done = await eventually(
-        state, lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL, within=60
+        answered,
+        lambda s: s is not None and s.current_step is Step.AWAITING_MANAGER_APPROVAL,
+        within=60,
     )
+    assert done is not None
 
     completed: Counter[str] = Counter()
     scheduled: dict[int, str] = {}
