@@ -555,8 +555,8 @@ def _marker(event: HistoryEvent) -> Described:
     marker = event.marker_recorded_event_attributes
     if marker.marker_name == "core_local_activity" and "data" in marker.details:
         return _local_activity(marker)
-    if marker.marker_name == "core_patch" and "patch_data" in marker.details:
-        data = _dict(_first(marker.details["patch_data"]))
+    if marker.marker_name == "core_patch" and "patch-data" in marker.details:
+        data = _dict(_first(marker.details["patch-data"]))
         return Kind.MARKER, f"code version marker {_clean(data.get('id', '?'), 64)}", False
     return Kind.MARKER, f"marker {_clean(marker.marker_name, 64)}", False
 

@@ -54,6 +54,7 @@ def test_manual_approval_reads_from_claim_to_payout() -> None:
         rows[0].description,
     )
     assert ['approve signal by maria: "photos ok"'] == described(rows, Kind.SIGNAL)
+    assert ["code version marker local-reads"] == described(rows, Kind.MARKER)
     assert sorted(f"{t} (local)" for t in TOOLS) == sorted(
         d.split(" -> ")[0] for d in described(rows, Kind.TOOL)
     )
