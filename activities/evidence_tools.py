@@ -1,18 +1,16 @@
 """Tool activities: what an adjuster looks up before forming a view of a claim.
 
 Each tool reads only the local system of record; the workflow runs each call as its own
-local activity. Arguments arrive validated by the workflow (see `workflows.tools`).
+activity. Arguments arrive validated by the workflow (see `workflows.tools`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel
@@ -27,7 +25,6 @@ from workflows.evidence import (
     LimitCheck,
     PolicyLookup,
     PolicyStatus,
-    ToolResult,
     WatchlistScreen,
 )
 from workflows.tools import (
@@ -45,25 +42,6 @@ from workflows.tools import (
 DUPLICATE_WINDOW = timedelta(days=30)
 
 
-Args = TypeVar("Args", bound=BaseModel)
-Result = TypeVar("Result", bound=ToolResult)
-
-
-def timed(
-    tool: Callable[[EvidenceTools, Args], Awaitable[Result]],
-) -> Callable[[EvidenceTools, Args], Awaitable[Result]]:
-    """Stamp the result with the tool's own running time (see `ToolResult`)."""
-
-    @functools.wraps(tool)
-    async def run(self: EvidenceTools, args: Args) -> Result:
-        started = time.perf_counter()
-        result = await tool(self, args)
-        elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
-        return result.model_copy(update={"elapsed_ms": elapsed_ms})
-
-    return run
-
-
 class EvidenceTools:
     """The six tools over the system of record."""
 
@@ -71,7 +49,6 @@ class EvidenceTools:
         self._records = records
 
     @activity.defn
-    @timed
     async def lookup_policy(self, args: LookupPolicyArgs) -> PolicyLookup:
         """Find the policy the claim is made under."""
         policy = await asyncio.to_thread(self._records.policy, args.policy_number)
@@ -80,7 +57,6 @@ class EvidenceTools:
         )
 
     @activity.defn
-    @timed
     async def check_coverage(self, args: CheckCoverageArgs) -> CoverageCheck:
         """Decide whether the policy covers the claim and the most it would pay."""
         policy = await asyncio.to_thread(self._records.policy, args.policy_number)
@@ -112,7 +88,6 @@ class EvidenceTools:
         return CoverageCheck(covered=True, payable_amount=payable)
 
     @activity.defn
-    @timed
     async def search_claim_history(self, args: SearchClaimHistoryArgs) -> ClaimHistory:
         """The claimant's earlier claims, and those this one looks like a repeat of."""
         prior = await asyncio.to_thread(self._records.claims_by, args.claimant_id)
@@ -125,7 +100,6 @@ class EvidenceTools:
         return ClaimHistory(prior_claims=prior, duplicates=duplicates)
 
     @activity.defn
-    @timed
     async def screen_watchlist(self, args: ScreenWatchlistArgs) -> WatchlistScreen:
         """Watch-list matches on the claimant or the policy."""
         hits = await asyncio.to_thread(
@@ -134,7 +108,6 @@ class EvidenceTools:
         return WatchlistScreen(hits=hits)
 
     @activity.defn
-    @timed
     async def inventory_documents(self, args: InventoryDocumentsArgs) -> DocumentInventory:
         """Required documents for the category, and which of them are missing."""
         required = await asyncio.to_thread(self._records.required_documents, args.category)
@@ -143,7 +116,6 @@ class EvidenceTools:
         return DocumentInventory(required=required, present=present, missing=missing)
 
     @activity.defn
-    @timed
     async def check_currency_limit(self, args: CheckCurrencyLimitArgs) -> LimitCheck:
         """The claim's currency against the policy's, and its amount against the limit."""
         policy = await asyncio.to_thread(self._records.policy, args.policy_number)
@@ -161,21 +133,21 @@ class EvidenceTools:
 def as_langchain_tools(tools: EvidenceTools) -> list[BaseTool]:
     """The same tools as LangChain tools: the schemas the model is bound to, runnable alone.
 
-    In the agent the workflow runs each call as its own local activity; these objects carry the
+    In the agent the workflow runs each call as its own activity; these objects carry the
     names, descriptions and pydantic argument schemas the model sees, and run the same
     code when used outside Temporal (a notebook, another LangChain agent).
     """
 
-    def wrap(spec: ToolSpec, method: Callable[[Any], Awaitable[ToolResult]]) -> BaseTool:
+    def wrap(spec: ToolSpec, method: Callable[[Any], Awaitable[BaseModel]]) -> BaseTool:
         async def run(**kwargs: Any) -> str:
             result = await method(spec.args.model_validate(kwargs))
-            return result.for_model()
+            return result.model_dump_json()
 
         return StructuredTool.from_function(
             coroutine=run, name=spec.name, description=spec.description, args_schema=spec.args
         )
 
-    methods: dict[str, Callable[[Any], Awaitable[ToolResult]]] = {
+    methods: dict[str, Callable[[Any], Awaitable[BaseModel]]] = {
         "lookup_policy": tools.lookup_policy,
         "check_coverage": tools.check_coverage,
         "search_claim_history": tools.search_claim_history,

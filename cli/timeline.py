@@ -562,10 +562,7 @@ def _marker(event: HistoryEvent) -> Described:
 
 
 def _local_activity(marker: MarkerRecordedEventAttributes) -> Described:
-    """A local activity's marker: which one, how it ended, and what it found.
-
-    The marker holds no start time; tools report their own running time in the result.
-    """
+    """A local activity's marker: which one, how it ended, and what it found."""
     details = marker.details
     data = _dict(_first(details["data"]))
     name = _clean(data.get("activity_type", "local activity"), 64)
@@ -575,15 +572,8 @@ def _local_activity(marker: MarkerRecordedEventAttributes) -> Described:
     if marker.HasField("failure") or "result" not in details:
         problem = failure_text(marker.failure) if marker.HasField("failure") else "no result"
         return kind, f"{name} (local) -> failed{retried}: {problem}", True
-    result = _first(details["result"])
-    elapsed = _dict(result).get("elapsed_ms")
-    took = (
-        f" in {format_span(timedelta(milliseconds=elapsed))}"
-        if isinstance(elapsed, int | float)
-        else ""
-    )
-    found = _activity_result(name, result)
-    return kind, f"{name} (local) -> done{took}{retried}" + (f": {found}" if found else ""), False
+    found = _activity_result(name, _first(details["result"]))
+    return kind, f"{name} (local) -> done{retried}" + (f": {found}" if found else ""), False
 
 
 # -- rendering -------------------------------------------------------------------------

@@ -39,8 +39,9 @@ from workflows.state import ClaimOutcome, ClaimState, Transition
 
 PAYOUT_ACTIVITY = "issue_payout"
 
-# Events a workflow task's commands write right after it completes. Local activity
-# results are among them (markers), so a replay that is to see the whole task needs them.
+# Events a workflow task writes right after it completes. An update the task accepted is
+# among them (the update arrives with the task, not as an event before it), so a replay
+# that is to see the whole task needs them.
 _COMMAND_EVENTS = frozenset(
     {
         EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
@@ -117,8 +118,8 @@ def locate(state: ClaimState, events: list[HistoryEvent], version: int) -> Point
 def through_task(events: list[HistoryEvent], point: PointInHistory) -> list[HistoryEvent]:
     """The history up to the end of the workflow task at `point`, with what it recorded.
 
-    Cutting at the task's start would leave its local activity results out, and the
-    replay would stop at the first one instead of at the end of the task.
+    Cutting at the task's start would leave out the updates it handled: their events
+    follow the task's completion, and a replay without them never sees the update.
     """
     if point.workflow_task_completed is None:
         return [e for e in events if e.event_id <= point.workflow_task_started]

@@ -39,10 +39,6 @@ def test_the_corpus_covers_every_path() -> None:
         "reject_before_rejected_before_notice_patch",
         # Recorded before the `search-attribute-resting-steps` patch.
         "auto_approve_before_resting_steps_patch",
-        # Recorded before the `local-reads` patch: tools and policy as regular activities.
-        "auto_approve_before_local_reads_patch",
-        "reject_before_local_reads_patch",
-        "pause_interrupt_cancel_before_local_reads_patch",
     } <= {p.stem for p in HISTORIES}
 
 

@@ -1,6 +1,6 @@
 """The reasoning loop, run inside the workflow: model turn, tool calls, answers, repeat.
 
-Each model turn is one activity and each tool call is one local activity, so every
+Each model turn is one activity and each tool call is one activity, so every
 step is its own history event: traced, retried, and resumed after a crash without
 redoing finished work. The model proposes; this loop checks every call against the
 claim under review before it runs, and never turns an error into an approval.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -38,7 +38,6 @@ with workflow.unsafe.imports_passed_through():
         PolicyLookup,
         ToolAnswer,
         ToolCallRequest,
-        ToolResult,
         WatchlistScreen,
     )
     from workflows.state import (
@@ -48,7 +47,6 @@ with workflow.unsafe.imports_passed_through():
         PendingActionType,
         ReasoningStep,
         Step,
-        TaskClock,
         ToolCallRecord,
     )
     from workflows.tools import SUBMIT_ASSESSMENT, validate_tool_call
@@ -99,10 +97,7 @@ class StopReason(StrEnum):
 class ReviewHost(Protocol):
     """What the loop needs from the workflow that runs it."""
 
-    def clock(self) -> TaskClock:
-        """The current workflow task's time and history length."""
-
-    def transition(self, to: Step, reason: str, clock: TaskClock | None = None) -> None: ...
+    def transition(self, to: Step, reason: str) -> None: ...
 
     async def checkpoint(self) -> None:
         """Between steps: hold here while an operator has paused the claim."""
@@ -137,12 +132,6 @@ class ClaimAgent:
     intake_findings: list[str]
     notes: list[str] = field(default_factory=list)
     model: str | None = None
-    # Claims started before the `local-reads` patch ran their tools as regular activities.
-    local_tools: bool = True
-    # The task the next step belongs to, when local activities ran just before it. Live,
-    # a query can make the worker finish that task early and resume in a new one, which
-    # a replay does not reproduce; the step is stamped with the earlier task instead.
-    after_local_reads: TaskClock | None = None
     steps: list[AgentStep] = field(default_factory=list)
     _tool_errors: dict[str, str] = field(default_factory=dict)
 
@@ -151,8 +140,7 @@ class ClaimAgent:
         repairs = 0
         for turn in range(1, self.step_budget + 1):
             await self.host.checkpoint()
-            self.host.transition(Step.ASSESSING, f"model turn {turn}", self.after_local_reads)
-            self.after_local_reads = None
+            self.host.transition(Step.ASSESSING, f"model turn {turn}")
             result = await self._ask_model(turn)
             if isinstance(result, AgentOutcome):
                 result.evidence = self._finish(evidence)
@@ -197,8 +185,6 @@ class ClaimAgent:
             self.host.transition(
                 Step.GATHERING_EVIDENCE, "tools: " + ", ".join(c.name for c in tool_calls)
             )
-            if self.local_tools:
-                self.after_local_reads = self.host.clock()
             answers = await asyncio.gather(*(self._use_tool(c, evidence) for c in tool_calls))
             if final is not None:
                 answers.append(
@@ -276,21 +262,28 @@ class ClaimAgent:
         self.host.publish()
 
     async def _use_tool(self, call: ToolCallRequest, evidence: Evidence) -> ToolAnswer:
-        """Validate one call, run it as a local activity, record it, answer the model.
+        """Validate one call, run it as an activity, record it, answer the model.
 
-        The tools only read the local system of record, so they run in the worker without
-        a round trip through the server; their results are recorded as markers when the
-        workflow task completes. A worker lost while they run simply runs them again.
+        Not a local activity, though the tools only read local data: after a local
+        activity, `workflow.now()` and the history length seen on replay differ from the
+        first run, and the transitions recorded in the state would not replay exactly.
         """
         started = workflow.now()
         checked = call.parse_error or validate_tool_call(self.claim, call.name, call.arguments)
-        result: ToolResult | None = None
+        result: BaseModel | None = None
         error: str | None = None
         if isinstance(checked, str):
             error = checked
         else:
             try:
-                result = await self._run_tool(call.name, checked)
+                # No summary: it would repeat the activity's name, and each summary is one
+                # more payload for the worker to convert on every workflow task.
+                result = await workflow.execute_activity_method(
+                    TOOL_ACTIVITY[call.name],
+                    checked,
+                    start_to_close_timeout=TOOL_TIMEOUT,
+                    retry_policy=TOOL_RETRY,
+                )
             except ActivityError as failure:
                 error = f"{call.name} failed: {failure.cause or failure}"
                 self._tool_errors[call.name] = error
@@ -301,7 +294,7 @@ class ClaimAgent:
                 name=call.name,
                 arguments=call.arguments,
                 result_summary=summarize(result) if result is not None else "",
-                duration_ms=_duration_ms(result, started),
+                duration_ms=(workflow.now() - started).total_seconds() * 1000,
                 error=error,
                 at=started,
             )
@@ -309,37 +302,12 @@ class ClaimAgent:
         if error is not None:
             return _error(call, error)
         assert result is not None
-        return ToolAnswer(call_id=call.id, name=call.name, content=result.for_model())
-
-    async def _run_tool(self, name: str, args: BaseModel) -> ToolResult:
-        # No summary on the local activity: it would only repeat the activity's name.
-        if self.local_tools:
-            return await workflow.execute_local_activity_method(
-                TOOL_ACTIVITY[name],
-                args,
-                start_to_close_timeout=TOOL_TIMEOUT,
-                retry_policy=TOOL_RETRY,
-            )
-        return await workflow.execute_activity_method(
-            TOOL_ACTIVITY[name],
-            args,
-            start_to_close_timeout=TOOL_TIMEOUT,
-            retry_policy=TOOL_RETRY,
-            summary=name,
-        )
+        return ToolAnswer(call_id=call.id, name=call.name, content=result.model_dump_json())
 
     def _finish(self, evidence: Evidence) -> Evidence:
         unchecked = set(evidence.unchecked)
         evidence.tool_errors = [e for name, e in self._tool_errors.items() if name in unchecked]
         return evidence
-
-
-def _duration_ms(result: ToolResult | None, started: datetime) -> float:
-    """The tool's own time when it reported it; else the workflow's (which replays exactly
-    for regular activities, the only kind that ran without the report)."""
-    if result is not None and result.elapsed_ms is not None:
-        return result.elapsed_ms
-    return (workflow.now() - started).total_seconds() * 1000
 
 
 def _error(call: ToolCallRequest, message: str) -> ToolAnswer:
@@ -359,7 +327,7 @@ def _parse_assessment(call: ToolCallRequest) -> tuple[ClaimAssessment | None, st
         return None, f"the assessment is not valid: {problems}"
 
 
-def summarize(result: ToolResult) -> str:
+def summarize(result: BaseModel) -> str:
     """One line for the trace; the full result stays in the activity's history event."""
     match result:
         case PolicyLookup(policy=None):

@@ -65,7 +65,6 @@ with workflow.unsafe.imports_passed_through():
         ProposalEdit,
         ProposedActions,
         Step,
-        TaskClock,
     )
 
 AGENT_ACTOR = "claim-review-agent"
@@ -78,10 +77,6 @@ SIDE_EFFECT_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 APPROVAL_PRIORITY = 50
 PATCH_REJECTED_BEFORE_NOTICE = "rejected-before-notice"
 PATCH_RESTING_STEPS = "search-attribute-resting-steps"
-# Reads of local data (the review policy, the six tools) run as local activities: no
-# round trip through the server, so a claim costs fewer events and workflow tasks.
-# Reviews started with it have the two changes above as well, without their markers.
-PATCH_LOCAL_READS = "local-reads"
 DOCUMENTS_PRIORITY = 30
 
 
@@ -116,8 +111,6 @@ class ClaimReviewWorkflow:
         self._restart_assessment = False
         self._cancel: CancelPayload | None = None
         self._findings: list[str] = []
-        self._local_reads = False
-        self._before_local_reads: TaskClock | None = None
 
     @workflow.run
     async def run(self, claim: Claim) -> ClaimOutcome:
@@ -125,16 +118,14 @@ class ClaimReviewWorkflow:
 
     async def _review(self, claim: Claim) -> ClaimOutcome:
         self.publish()
-        self._local_reads = workflow.patched(PATCH_LOCAL_READS)
-        opened = self.clock()
-        policy = await self._load_review_policy()
+        policy = await workflow.execute_activity_method(
+            ReviewPolicyActivities.load_review_policy,
+            start_to_close_timeout=POLICY_TIMEOUT,
+            retry_policy=POLICY_RETRY,
+            summary="Load review policy and approver directory",
+        )
         self._policy = _with_overrides(policy, self._options.policy_overrides)
-        if self._local_reads:
-            # Right after a local activity the workflow's clock may not replay (see
-            # `ClaimAgent.after_local_reads`): intake and the first turn take the opening task's.
-            self._before_local_reads = opened
-        today = (opened.at if self._local_reads else workflow.now()).date()
-        self._findings = intake_findings(claim, today=today)
+        self._findings = intake_findings(claim, today=workflow.now().date())
         a_person_is_involved = False
         while True:
             result = await self._assess()
@@ -173,25 +164,6 @@ class ClaimReviewWorkflow:
 
     # -- the agent -----------------------------------------------------------------------
 
-    async def _load_review_policy(self) -> ReviewPolicy:
-        """The rules and approver directory this claim is judged by, kept in its history.
-
-        As a local activity it carries no summary: its name says it, and every summary is
-        one more payload for the worker to convert on each workflow task.
-        """
-        if self._local_reads:
-            return await workflow.execute_local_activity_method(
-                ReviewPolicyActivities.load_review_policy,
-                start_to_close_timeout=POLICY_TIMEOUT,
-                retry_policy=POLICY_RETRY,
-            )
-        return await workflow.execute_activity_method(
-            ReviewPolicyActivities.load_review_policy,
-            start_to_close_timeout=POLICY_TIMEOUT,
-            retry_policy=POLICY_RETRY,
-            summary="Load review policy and approver directory",
-        )
-
     async def _assess(self) -> AgentOutcome | None:
         """Run the agent loop; an interrupt restarts it with the new information."""
         assert self._policy is not None
@@ -207,10 +179,7 @@ class ClaimReviewWorkflow:
                 intake_findings=list(self._findings),
                 notes=list(self._state.context.notes),
                 model=self._options.llm,
-                local_tools=self._local_reads,
-                after_local_reads=self._before_local_reads,
             )
-            self._before_local_reads = None
             result = await self._run_until_interrupted(agent)
             if result is not None:
                 return result
@@ -508,7 +477,7 @@ class ClaimReviewWorkflow:
         )
         # Claims rejected before this change sent the notice first, and so kept looking
         # like they waited for approval while it was retried; they replay the old order.
-        if self._local_reads or workflow.patched(PATCH_REJECTED_BEFORE_NOTICE):
+        if workflow.patched(PATCH_REJECTED_BEFORE_NOTICE):
             outcome = self._finish(OutcomeStatus.REJECTED, decision, Decimal(0), None)
             self.transition(Step.REJECTED, f"rejected by {decision.actor}")
             await notice
@@ -882,17 +851,14 @@ class ClaimReviewWorkflow:
 
     # -- state bookkeeping ---------------------------------------------------------------
 
-    def clock(self) -> TaskClock:
-        return TaskClock(workflow.now(), workflow.info().get_current_history_length())
-
-    def transition(self, to: Step, reason: str, clock: TaskClock | None = None) -> None:
-        """The one way the step changes: version, transition record, search attributes, log.
-
-        `clock` names the task the step belongs to when the workflow's own clock cannot be
-        trusted to replay: right after local activities (see `ClaimAgent.after_local_reads`).
-        """
-        at, history_length = clock or self.clock()
-        record = self._state.transition(to, reason=reason, at=at, history_length=history_length)
+    def transition(self, to: Step, reason: str) -> None:
+        """The one way the step changes: version, transition record, search attributes, log."""
+        record = self._state.transition(
+            to,
+            reason=reason,
+            at=workflow.now(),
+            history_length=workflow.info().get_current_history_length(),
+        )
         self.publish()
         workflow.logger.info(
             "claim moved to %s",
@@ -930,9 +896,7 @@ class ClaimReviewWorkflow:
         loop as `assessing`; the state document keeps the exact step.
         """
         step = self._state.current_step
-        if step in sa.AGENT_LOOP_STEPS and (
-            self._local_reads or workflow.patched(PATCH_RESTING_STEPS)
-        ):
+        if step in sa.AGENT_LOOP_STEPS and workflow.patched(PATCH_RESTING_STEPS):
             return str(Step.ASSESSING)
         return str(step)
 

@@ -38,27 +38,13 @@ class PolicyRecord(BaseModel):
     valid_to: date
 
 
-class ToolResult(BaseModel):
-    """What every tool returns, plus how long the lookup itself took.
-
-    The tool measures its own time and it travels in the result, so the trace's duration
-    replays exactly even when the call ran as a local activity.
-    """
-
-    elapsed_ms: float | None = None
-
-    def for_model(self) -> str:
-        """The result as the model reads it: the findings, not the timing."""
-        return self.model_dump_json(exclude={"elapsed_ms"})
-
-
-class PolicyLookup(ToolResult):
+class PolicyLookup(BaseModel):
     policy_number: str
     found: bool
     policy: PolicyRecord | None = None
 
 
-class CoverageCheck(ToolResult):
+class CoverageCheck(BaseModel):
     """Whether the policy pays for this claim, and how much it would pay at most."""
 
     covered: bool
@@ -73,22 +59,22 @@ class PriorClaim(BaseModel):
     status: str
 
 
-class ClaimHistory(ToolResult):
+class ClaimHistory(BaseModel):
     prior_claims: list[PriorClaim] = Field(default_factory=list)
     duplicates: list[PriorClaim] = Field(default_factory=list)
 
 
-class WatchlistScreen(ToolResult):
+class WatchlistScreen(BaseModel):
     hits: list[str] = Field(default_factory=list)
 
 
-class DocumentInventory(ToolResult):
+class DocumentInventory(BaseModel):
     required: list[str] = Field(default_factory=list)
     present: list[str] = Field(default_factory=list)
     missing: list[str] = Field(default_factory=list)
 
 
-class LimitCheck(ToolResult):
+class LimitCheck(BaseModel):
     policy_found: bool
     currency_matches: bool = False
     policy_currency: str | None = None

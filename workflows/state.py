@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -91,13 +91,6 @@ class PendingAction(BaseModel):
     @property
     def next_reminder(self) -> datetime | None:
         return next((r for r in self.reminders_at if r not in self.reminders_sent), None)
-
-
-class TaskClock(NamedTuple):
-    """The workflow task a step belongs to: its time, and the history length at its start."""
-
-    at: datetime
-    history_length: int
 
 
 class Transition(BaseModel):

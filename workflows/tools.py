@@ -21,7 +21,6 @@ from workflows.evidence import (
     DocumentInventory,
     LimitCheck,
     PolicyLookup,
-    ToolResult,
     WatchlistScreen,
 )
 
@@ -81,7 +80,7 @@ class CheckCurrencyLimitArgs(ToolArgs):
 class ToolSpec:
     name: str
     args: type[ToolArgs]
-    result: type[ToolResult]
+    result: type[BaseModel]
 
     @property
     def description(self) -> str:

@@ -26,7 +26,7 @@ async def test_state_at_a_version_is_rebuilt_by_replay(
     dev_server: DevServer, worker_process: WorkerProcess
 ) -> None:
     """Version 2 is before any tool ran; the waiting version has its pending action; every
-    version, including those made after local activities in the same task, comes back."""
+    version comes back, including the approval, made by an update."""
     client = await dev_server.start()
     worker_process()
     claim = unique_claim("CLM-1002")
