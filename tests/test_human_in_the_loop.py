@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from activities.llm import LlmSettings
 from activities.payments import Ledger
@@ -483,3 +486,30 @@ async def test_a_forgotten_pause_ends_by_itself_after_its_limit(
     )
     assert OutcomeStatus.COMPLETED == outcome.status
     assert any("pause expired after 168h" in t.reason for t in final.transitions)
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+async def test_a_claim_paused_mid_assessment_replays_quietly(
+    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
+) -> None:
+    """A history that ends while the agent holds for a pause (what `claims show --version`
+    and an evicting worker replay) leaves the hold without running workflow code outside
+    the workflow."""
+    slow = LlmSettings(provider="offline", model="offline-adjuster-1", offline_latency_seconds=1)
+    claim = unique_claim("CLM-1002")
+    async with claims_worker(llm=slow) as (_, settings):
+        handle = await start(time_env.client, claim, settings.task_queue)
+        await eventually(lambda: state_of(handle), lambda s: s.current_step is Step.ASSESSING)
+        await act(time_env.client, claim.claim_id, HumanAction.PAUSE, {"operator": "lee"})
+        await eventually(
+            lambda: state_of(handle),
+            lambda s: any(a.type is PendingActionType.OPERATOR_PAUSE for a in s.pending_actions),
+        )
+        history = await handle.fetch_history()
+
+    await Replayer(
+        workflows=[ClaimReviewWorkflow], data_converter=pydantic_data_converter
+    ).replay_workflow(history)
+    for _ in range(3):  # the replayed workflow, still holding, is dropped here: quietly
+        await asyncio.sleep(0.05)
+        gc.collect()

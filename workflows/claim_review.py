@@ -267,10 +267,16 @@ class ClaimReviewWorkflow:
                 self._state.current_step,
                 f"pause expired after {self._policy.max_pause_hours:g}h; resumed automatically",
             )
-        finally:
-            # Also when an interrupt cancels the assessment that was holding here.
-            self._state.pending_actions.remove(hold)
-            self.publish()
+        except asyncio.CancelledError:
+            # An interrupt cancelled the assessment that was holding here. (Not `finally`:
+            # a workflow dropped while holding, at the end of a replay, must not publish.)
+            self._release(hold)
+            raise
+        self._release(hold)
+
+    def _release(self, hold: PendingAction) -> None:
+        self._state.pending_actions.remove(hold)
+        self.publish()
 
     # -- waiting for people --------------------------------------------------------------
 
