@@ -264,9 +264,11 @@ class ClaimAgent:
     async def _use_tool(self, call: ToolCallRequest, evidence: Evidence) -> ToolAnswer:
         """Validate one call, run it as an activity, record it, answer the model.
 
-        Not a local activity, though the tools only read local data: after a local
-        activity, `workflow.now()` and the history length seen on replay differ from the
-        first run, and the transitions recorded in the state would not replay exactly.
+        Not a local activity, though the tools only read local data. With temporalio 1.35,
+        a query that arrives while local activities run can make the worker finish the
+        workflow task early and hand their results to the workflow in the next task, while
+        a replay hands them over in the first. A signal or update in that next task then
+        meets a different state on replay, and the history stops replaying.
         """
         started = workflow.now()
         checked = call.parse_error or validate_tool_call(self.claim, call.name, call.arguments)
