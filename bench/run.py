@@ -2,7 +2,10 @@
 
 Measures, in one run on one server:
 - throughput: N auto-approved claims against N bare workflows that run the same number
-  of no-op activities, rounds alternating so both see the same machine;
+  of no-op activities, in pairs of rounds (which goes first alternates) so both see the
+  same machine; the ratio is the median of the pairs' ratios, which a machine that
+  speeds up or slows down during the run does not skew;
+- CPU per workflow, of the server and of this process (worker and client), each side;
 - signal -> resume -> completion latency for claims waiting on a manager (p50, p90);
 - history events and bytes per claim, for an auto-approved and a manually approved one.
 """
@@ -12,10 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,11 +45,20 @@ RESULTS = Path(__file__).parent / "results"
 
 
 @dataclass
+class Round:
+    per_second: float
+    server_cpu_ms: float | None  # per workflow
+    worker_cpu_ms: float  # per workflow: this process, the worker and the client
+
+
+@dataclass
 class Report:
     claims: int
     rounds: int
     claims_per_second: list[float]
     bare_per_second: list[float]
+    claims_cpu_ms: dict[str, float | None]
+    bare_cpu_ms: dict[str, float | None]
     signal_latency_ms_p50: float
     signal_latency_ms_p90: float
     auto_history_events: int
@@ -54,7 +68,39 @@ class Report:
 
     @property
     def ratio(self) -> float:
-        return statistics.median(self.claims_per_second) / statistics.median(self.bare_per_second)
+        """Median over the pairs of rounds of claims/s over bare workflows/s."""
+        pairs = zip(self.claims_per_second, self.bare_per_second, strict=True)
+        return statistics.median(ours / bare for ours, bare in pairs)
+
+
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """User plus system CPU time of a process, from /proc; None where there is no /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measured(server: DevServer, n: int, workflows: Awaitable[float]) -> Round:
+    """Run one round of `n` workflows and measure its throughput and CPU per workflow."""
+    server_before, worker_before = process_cpu_seconds(server.pid), time.process_time()
+    per_second = await workflows
+    server_after, worker_after = process_cpu_seconds(server.pid), time.process_time()
+    server_ms = (
+        (server_after - server_before) * 1000 / n
+        if server_before is not None and server_after is not None
+        else None
+    )
+    return Round(per_second, server_ms, (worker_after - worker_before) * 1000 / n)
+
+
+def median_cpu(rounds: list[Round]) -> dict[str, float | None]:
+    server = [r.server_cpu_ms for r in rounds if r.server_cpu_ms is not None]
+    return {
+        "server": round(statistics.median(server), 1) if server else None,
+        "worker": round(statistics.median(r.worker_cpu_ms for r in rounds), 1),
+    }
 
 
 async def claims_round(client: Client, task_queue: str, n: int) -> float:
@@ -125,10 +171,19 @@ async def main(claims: int, rounds: int, latency_samples: int) -> Report:
             ):
                 await claims_round(client, settings.task_queue, 5)  # warm up both paths
                 await bare_round(client, bare_queue, 5)
-                ours, bare = [], []
-                for _ in range(rounds):
-                    ours.append(await claims_round(client, settings.task_queue, claims))
-                    bare.append(await bare_round(client, bare_queue, claims))
+                ours: list[Round] = []
+                bare: list[Round] = []
+                for pair in range(rounds):
+                    claims_now = measured(
+                        server, claims, claims_round(client, settings.task_queue, claims)
+                    )
+                    bare_now = measured(server, claims, bare_round(client, bare_queue, claims))
+                    if pair % 2:  # the other goes first every other pair
+                        bare.append(await bare_now)
+                        ours.append(await claims_now)
+                    else:
+                        ours.append(await claims_now)
+                        bare.append(await bare_now)
                 latencies = await signal_latencies(client, settings.task_queue, latency_samples)
                 auto = sample_claim("CLM-1001", claim_id=f"H-{uuid.uuid4().hex[:8]}")
                 await start_claim(client, auto, settings.task_queue)
@@ -148,8 +203,10 @@ async def main(claims: int, rounds: int, latency_samples: int) -> Report:
     return Report(
         claims=claims,
         rounds=rounds,
-        claims_per_second=[round(x, 1) for x in ours],
-        bare_per_second=[round(x, 1) for x in bare],
+        claims_per_second=[round(r.per_second, 1) for r in ours],
+        bare_per_second=[round(r.per_second, 1) for r in bare],
+        claims_cpu_ms=median_cpu(ours),
+        bare_cpu_ms=median_cpu(bare),
         signal_latency_ms_p50=round(statistics.median(latencies), 1),
         signal_latency_ms_p90=round(quantiles[8], 1),
         auto_history_events=auto_size[0],
@@ -173,7 +230,11 @@ def cli() -> None:
     )
     print(f"claims/s per round:       {report.claims_per_second}")
     print(f"bare workflows/s (same activities, {ACTIVITIES_PER_CLAIM}): {report.bare_per_second}")
-    print(f"median ratio claims/bare: {report.ratio:.2f}")
+    print(f"median ratio claims/bare: {report.ratio:.2f} (over pairs of rounds)")
+    print(
+        f"CPU per workflow (ms):    claim {report.claims_cpu_ms}; bare {report.bare_cpu_ms} "
+        "(median; worker = this process, with the client)"
+    )
     print(
         f"signal -> completion:     p50 {report.signal_latency_ms_p50} ms, "
         f"p90 {report.signal_latency_ms_p90} ms"

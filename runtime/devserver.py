@@ -154,6 +154,11 @@ class DevServer:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (the benchmark reads its CPU time)."""
+        return self._process.pid if self.running and self._process else None
+
 
 def _tail(path: Path, lines: int = 15) -> str:
     try:
