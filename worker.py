@@ -35,7 +35,8 @@ from workflows.claim_review import ClaimReviewWorkflow, ClaimWhatIfWorkflow
 STICKY_QUEUE_TIMEOUT = timedelta(seconds=2)
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 # Imported once for the worker instead of into every workflow's sandbox: measured at
-# about a quarter of the claim throughput. The workflow code is still run sandboxed,
+# about a quarter of the claim throughput. Code passed through is not checked by the
+# worker's sandbox (a `datetime.now()` in a workflow would run); it is run sandboxed,
 # with every check, by the replay tests over tests/histories (Replayer's default).
 DETERMINISTIC_PACKAGES = ("pydantic", "pydantic_core", "signals.messages", "workflows")
 
