@@ -27,6 +27,11 @@ def load_review_policy_file(path: Path) -> ReviewPolicy:
             f"approvers file {path} does not exist; set CLAIMS_APPROVERS_FILE to a TOML file "
             "like examples/approvers.toml"
         ) from None
+    except OSError as error:
+        raise ReviewPolicyError(
+            f"approvers file {path} cannot be read ({error.strerror}); check its permissions "
+            "or point CLAIMS_APPROVERS_FILE elsewhere"
+        ) from None
     except tomllib.TOMLDecodeError as error:
         raise ReviewPolicyError(f"approvers file {path} is not valid TOML: {error}") from None
     try:
@@ -52,8 +57,8 @@ class ReviewPolicyActivities:
         """
         try:
             stat = self._path.stat()
-        except FileNotFoundError:
-            return load_review_policy_file(self._path)  # raises, naming the file
+        except OSError:
+            return load_review_policy_file(self._path)  # raises, naming the file and why
         version = (stat.st_mtime_ns, stat.st_size)
         if self._loaded is None or self._loaded[0] != version:
             self._loaded = (version, load_review_policy_file(self._path))

@@ -53,11 +53,13 @@ async def one_run(client: Client, tally: Tally) -> None:
         LocalReadWorkflow.run, id=f"hazard-{uuid.uuid4().hex[:10]}", task_queue=TASK_QUEUE
     )
     poller = asyncio.create_task(keep_querying(handle))
-    # Around the first workflow task (no need for a secure random here).
-    await asyncio.sleep(random.uniform(0, 0.08))  # noqa: S311
-    await handle.signal(LocalReadWorkflow.pause)
-    await handle.result()
-    poller.cancel()
+    try:
+        # Around the first workflow task (no need for a secure random here).
+        await asyncio.sleep(random.uniform(0, 0.08))  # noqa: S311
+        await handle.signal(LocalReadWorkflow.pause)
+        await handle.result()
+    finally:
+        poller.cancel()
     history = await handle.fetch_history()
     events = list(history.events)
     tally.runs += 1

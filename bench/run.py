@@ -20,7 +20,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -173,17 +173,14 @@ async def main(claims: int, rounds: int, latency_samples: int) -> Report:
                 await bare_round(client, bare_queue, 5)
                 ours: list[Round] = []
                 bare: list[Round] = []
-                for pair in range(rounds):
-                    claims_now = measured(
-                        server, claims, claims_round(client, settings.task_queue, claims)
-                    )
-                    bare_now = measured(server, claims, bare_round(client, bare_queue, claims))
-                    if pair % 2:  # the other goes first every other pair
-                        bare.append(await bare_now)
-                        ours.append(await claims_now)
-                    else:
-                        ours.append(await claims_now)
-                        bare.append(await bare_now)
+                sides: list[tuple[list[Round], Callable[[], Awaitable[float]]]] = [
+                    (ours, lambda: claims_round(client, settings.task_queue, claims)),
+                    (bare, lambda: bare_round(client, bare_queue, claims)),
+                ]
+                for _ in range(rounds):
+                    for results, run_round in sides:
+                        results.append(await measured(server, claims, run_round()))
+                    sides.reverse()  # the other side goes first in the next pair
                 latencies = await signal_latencies(client, settings.task_queue, latency_samples)
                 auto = sample_claim("CLM-1001", claim_id=f"H-{uuid.uuid4().hex[:8]}")
                 await start_claim(client, auto, settings.task_queue)

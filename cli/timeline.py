@@ -30,7 +30,7 @@ from temporalio.api.enums.v1 import (
     WorkflowTaskFailedCause,
 )
 from temporalio.api.failure.v1 import Failure
-from temporalio.api.history.v1 import HistoryEvent, MarkerRecordedEventAttributes
+from temporalio.api.history.v1 import HistoryEvent
 
 from workflows import search_attributes as sa
 from workflows.agent import summarize
@@ -554,26 +554,15 @@ def _task_failed(event: HistoryEvent) -> Described:
 def _marker(event: HistoryEvent) -> Described:
     marker = event.marker_recorded_event_attributes
     if marker.marker_name == "core_local_activity" and "data" in marker.details:
-        return _local_activity(marker)
+        data = _dict(_first(marker.details["data"]))
+        name = _clean(data.get("activity_type", "local activity"), 64)
+        if marker.HasField("failure"):
+            return Kind.ACTIVITY, f"{name} (local) -> failed: {failure_text(marker.failure)}", True
+        return Kind.ACTIVITY, f"{name} (local) -> done", False
     if marker.marker_name == "core_patch" and "patch-data" in marker.details:
         data = _dict(_first(marker.details["patch-data"]))
         return Kind.MARKER, f"code version marker {_clean(data.get('id', '?'), 64)}", False
     return Kind.MARKER, f"marker {_clean(marker.marker_name, 64)}", False
-
-
-def _local_activity(marker: MarkerRecordedEventAttributes) -> Described:
-    """A local activity's marker: which one, how it ended, and what it found."""
-    details = marker.details
-    data = _dict(_first(details["data"]))
-    name = _clean(data.get("activity_type", "local activity"), 64)
-    kind = Kind.TOOL if name in TOOLS else Kind.ACTIVITY
-    attempt = data.get("attempt")
-    retried = f" on attempt {attempt}" if isinstance(attempt, int) and attempt > 1 else ""
-    if marker.HasField("failure") or "result" not in details:
-        problem = failure_text(marker.failure) if marker.HasField("failure") else "no result"
-        return kind, f"{name} (local) -> failed{retried}: {problem}", True
-    found = _activity_result(name, _first(details["result"]))
-    return kind, f"{name} (local) -> done{retried}" + (f": {found}" if found else ""), False
 
 
 # -- rendering -------------------------------------------------------------------------

@@ -62,3 +62,12 @@ async def test_the_activity_reports_a_missing_file(tmp_path: Path) -> None:
 
     with pytest.raises(ReviewPolicyError, match="does not exist; set CLAIMS_APPROVERS_FILE"):
         await activities.load_review_policy()
+
+
+def test_a_file_that_cannot_be_read_is_named_with_why(tmp_path: Path) -> None:
+    """A directory where the file should be: a message naming it, not a traceback."""
+    path = tmp_path / "approvers.toml"
+    path.mkdir()
+
+    with pytest.raises(ReviewPolicyError, match=r"approvers\.toml cannot be read"):
+        load_review_policy_file(path)

@@ -18,7 +18,6 @@ from temporalio.api.history.v1 import (
     ActivityTaskScheduledEventAttributes,
     ActivityTaskStartedEventAttributes,
     HistoryEvent,
-    MarkerRecordedEventAttributes,
     WorkflowExecutionSignaledEventAttributes,
     WorkflowExecutionStartedEventAttributes,
     WorkflowExecutionTerminatedEventAttributes,
@@ -277,49 +276,6 @@ def troubled_history() -> list[HistoryEvent]:
             ),
         ),
     ]
-
-
-def test_a_local_tool_reads_like_a_tool_with_what_it_found_or_its_failure() -> None:
-    """A local activity marker reads like the activity it records: its result, or its failure."""
-    started = _event(
-        1,
-        0,
-        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
-        workflow_execution_started_event_attributes=WorkflowExecutionStartedEventAttributes(
-            input=_payloads({"claim_id": "CLM-9"})
-        ),
-    )
-
-    def marker(event_id: int, tool: str, attempt: int, **outcome: Any) -> HistoryEvent:
-        data = {"seq": event_id, "attempt": attempt, "activity_type": tool}
-        return _event(
-            event_id,
-            1,
-            EventType.EVENT_TYPE_MARKER_RECORDED,
-            marker_recorded_event_attributes=MarkerRecordedEventAttributes(
-                marker_name="core_local_activity",
-                details={"data": _payloads(data), **outcome.pop("details", {})},
-                **outcome,
-            ),
-        )
-
-    rows = timeline_rows(
-        [
-            started,
-            marker(
-                5,
-                "screen_watchlist",
-                1,
-                details={"result": _payloads({"hits": ["CUS-9"]})},
-            ),
-            marker(6, "lookup_policy", 3, failure=Failure(message="database is locked")),
-        ]
-    )
-
-    assert [
-        (Kind.TOOL, "screen_watchlist (local) -> done: 1 watch-list hit(s)", False),
-        (Kind.TOOL, "lookup_policy (local) -> failed on attempt 3: database is locked", True),
-    ] == [(r.kind, r.description, r.problem) for r in rows[1:]]
 
 
 def test_failures_retries_and_termination_are_rows_marked_as_problems() -> None:
