@@ -65,10 +65,12 @@ class PendingActionType(StrEnum):
     WAIT_FOR_DOCUMENTS = "wait_for_documents"
     OPERATOR_PAUSE = "operator_pause"
     RATE_LIMIT = "rate_limit"
+    # The review policy cannot be read (a bad approvers file): the claim waits for a fix.
+    CONFIGURATION = "configuration"
 
     @property
     def needs_a_person(self) -> bool:
-        return self is not PendingActionType.RATE_LIMIT
+        return self not in (PendingActionType.RATE_LIMIT, PendingActionType.CONFIGURATION)
 
 
 class PendingAction(BaseModel):
@@ -100,6 +102,18 @@ class Transition(BaseModel):
     at: datetime
     reason: str
     history_length: int
+
+
+class RunRecord(BaseModel):
+    """One Temporal run of the review: a long review continues as new and keeps its versions.
+
+    `history_length` in a transition counts events of the run that made it; the run with
+    the greatest `first_version` at or below a version holds that version.
+    """
+
+    run_id: str
+    first_version: int
+    started_at: datetime
 
 
 class AuditOutcome(StrEnum):
@@ -234,6 +248,15 @@ class ClaimState(BaseModel):
     outcome: ClaimOutcome | None = None
     assignee: str | None = None
     paused: bool = False
+    # Every run of this review, oldest first; one entry until the review continues as new.
+    runs: list[RunRecord] = Field(default_factory=list)
+    # Refused actions past the audit log's limit, counted instead of listed.
+    refusals_not_listed: int = 0
+
+    def run_holding(self, version: int) -> RunRecord | None:
+        """The run whose history holds `version`, if the state knows its runs."""
+        holding = [r for r in self.runs if r.first_version <= version]
+        return holding[-1] if holding else None
 
     @classmethod
     def begin(
