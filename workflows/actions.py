@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 
 from workflows.claim import Money
 
 
+def _as_list(value: object) -> object:
+    """Orders recorded before four-eyes approval name one approver as a plain string."""
+    return [value] if isinstance(value, str) else value
+
+
 class PayoutOrder(BaseModel):
-    """Pay once: the idempotency key makes a retried or replayed order a no-op."""
+    """Pay once per claim: the ledger keeps one payout per claim id, whatever the key.
+
+    The idempotency key (`claim/<claim_id>/payout`) still names the order, so a retried
+    or replayed order is recognised as the same one.
+    """
 
     idempotency_key: str
     claim_id: str
     payee_id: str
     amount: Money
     currency: str
-    approved_by: str
+    # Everyone who approved, in order: four eyes means two names.
+    approved_by: Annotated[list[str], BeforeValidator(_as_list)]
 
 
 class PayoutReceipt(BaseModel):

@@ -1,4 +1,4 @@
-"""Tool activities over the SQLite system of record, and the idempotent payout ledger."""
+"""Tool activities over the SQLite system of record (the payout ledger: test_ledger.py)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,9 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.evidence_tools import EvidenceTools, as_langchain_tools
-from activities.payments import Ledger, PaymentActivities
 from activities.records import RecordsError, SystemOfRecord
 from runtime.settings import EXAMPLES_DIR
 from tests.helpers import sample_claim
-from workflows.actions import PayoutOrder
 from workflows.claim import Claim
 from workflows.tools import (
     CheckCoverageArgs,
@@ -189,28 +187,3 @@ def test_records_database_is_seeded_once(tmp_path: Path) -> None:
 def test_a_missing_seed_file_says_which_setting_to_change(tmp_path: Path) -> None:
     with pytest.raises(RecordsError, match="CLAIMS_RECORDS_FILE"):
         SystemOfRecord.open(tmp_path / "records.db", tmp_path / "nope.json")
-
-
-async def test_a_repeated_payout_order_pays_once(tmp_path: Path) -> None:
-    """Retries and replays reuse the idempotency key; the ledger keeps one payout."""
-    ledger = Ledger(tmp_path / "ledger.db")
-    payments = PaymentActivities(ledger)
-    order = PayoutOrder(
-        idempotency_key="claim-X/payout",
-        claim_id="X",
-        payee_id="C-1",
-        amount=Decimal("1250.00"),
-        currency="USD",
-        approved_by="maria",
-    )
-    env = ActivityEnvironment()
-
-    first = await env.run(payments.issue_payout, order)
-    second = await env.run(payments.issue_payout, order)
-
-    assert (False, True, first.payout_id) == (
-        first.already_paid,
-        second.already_paid,
-        second.payout_id,
-    )
-    assert [(first.payout_id, "1250.00")] == ledger.payouts_for("X")
