@@ -251,8 +251,10 @@ def test_a_read_only_ledger_is_refused_at_start(
     Ledger(path)
     connect = sqlite3.connect
 
-    def read_only(database: Any, *args: Any, **kwargs: Any) -> sqlite3.Connection:
-        return connect(f"file:{database}?mode=ro", *args, **{**kwargs, "uri": True})
+    def read_only(database: Path, timeout: float, isolation_level: str | None = "") -> Any:
+        return connect(
+            f"file:{database}?mode=ro", timeout=timeout, isolation_level=isolation_level, uri=True
+        )
 
     monkeypatch.setattr(sqlite3, "connect", read_only)
 
