@@ -251,10 +251,8 @@ def test_a_read_only_ledger_is_refused_at_start(
     Ledger(path)
     connect = sqlite3.connect
 
-    def read_only(database: Path, timeout: float, isolation_level: str | None = "") -> Any:
-        return connect(
-            f"file:{database}?mode=ro", timeout=timeout, isolation_level=isolation_level, uri=True
-        )
+    def read_only(database: Path, **options: Any) -> Any:
+        return connect(f"file:{database}?mode=ro", uri=True, **options)
 
     monkeypatch.setattr(sqlite3, "connect", read_only)
 
