@@ -1,22 +1,40 @@
-"""The list query behind `claims status`: filters over search attributes only.
+"""The list queries behind `claims status` and `claims inbox`: search attributes only.
 
-Every filter is a condition on a search attribute, so one visibility query answers it for
-ten claims or ten thousand; no workflow is queried. Values are quoted for the query
-language, and a value that cannot be quoted safely is refused, never pasted in.
+Every filter is a condition on a search attribute or the execution status, so one
+visibility query answers it for ten claims or ten thousand; no workflow is queried.
+Values are quoted for the query language, and a value that cannot be quoted safely is
+refused, never pasted in.
+
+Search attributes say where a claim's workflow code last put it. A run terminated, timed
+out or failed outside that code keeps them as they were, so a claim "waiting" is one
+whose run is still running; a run that continued as new is an earlier chapter of a
+claim whose current run is listed on its own, and is never listed.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from runtime.errors import UserFacingError
 from runtime.settings import WORKFLOW_TYPE
 from workflows import search_attributes as sa
 from workflows.state import Step
+
+RUNNING = "ExecutionStatus = 'Running'"
+NOT_CONTINUED = "ExecutionStatus != 'ContinuedAsNew'"
+
+# Runs that ended without the workflow's own say: their step is where they were stopped.
+_ENDED_ABNORMALLY = {
+    WorkflowExecutionStatus.TERMINATED: "terminated",
+    WorkflowExecutionStatus.CANCELED: "cancelled",
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.TIMED_OUT: "timed out",
+}
 
 # Quotes and backslashes would end or escape a literal; control characters have no place
 # in a name. Temporal's query language has no escaping every server agrees on, so refuse.
@@ -59,12 +77,21 @@ def claims_query(
     now: datetime | None = None,
 ) -> str:
     """The visibility query for the filters given; all of them must hold."""
-    conditions = [f"WorkflowType = {quote(WORKFLOW_TYPE, 'workflow type')}"]
-    if running_only or overdue:
-        # A claim terminated while it waited keeps its last deadline; it is not overdue.
-        conditions.append("ExecutionStatus = 'Running'")
-    if step is not None:
-        conditions.append(f"{sa.CLAIM_STEP.name} = {quote(parse_step(step).value, 'step')}")
+    at_step = parse_step(step) if step is not None else None
+    # A claim is at a step other than a final one, waiting on someone, or overdue only
+    # while its run runs: a terminated claim keeps the step and deadline it was stopped at.
+    live = (
+        running_only
+        or overdue
+        or assignee is not None
+        or (at_step is not None and not at_step.is_final)
+    )
+    conditions = [
+        f"WorkflowType = {quote(WORKFLOW_TYPE, 'workflow type')}",
+        RUNNING if live else NOT_CONTINUED,
+    ]
+    if at_step is not None:
+        conditions.append(f"{sa.CLAIM_STEP.name} = {quote(at_step.value, 'step')}")
     if assignee is not None:
         name = assignee.strip()
         if not name:
@@ -75,6 +102,29 @@ def claims_query(
         conditions.append(f"{sa.AWAITING_HUMAN.name} = true")
         conditions.append(f"{sa.CLAIM_DEADLINE.name} < '{moment}'")
     return " AND ".join(conditions)
+
+
+def inbox_query(names: Sequence[str]) -> str:
+    """Running claims that wait on a person for one of `names` (a person and their queues)."""
+    cleaned = [name.strip() for name in names if name.strip()]
+    if not cleaned:
+        raise UserFacingError("the inbox needs a person's name, such as --as maria")
+    listed = ", ".join(quote(name, "name") for name in cleaned)
+    return (
+        f"WorkflowType = {quote(WORKFLOW_TYPE, 'workflow type')} AND {RUNNING} "
+        f"AND {sa.AWAITING_HUMAN.name} = true AND {sa.ASSIGNEE.name} IN ({listed})"
+    )
+
+
+def step_shown(step: str, status: WorkflowExecutionStatus | None) -> str:
+    """The step, with how the run ended when it ended without the workflow's own say.
+
+    `awaiting_manager_approval (terminated)`: the claim no longer waits on anyone.
+    """
+    ended = _ENDED_ABNORMALLY.get(status) if status is not None else None
+    if ended is None or (status is WorkflowExecutionStatus.CANCELED and step == Step.CANCELLED):
+        return step
+    return f"{step} ({ended})" if step else ended
 
 
 def describe_filters(

@@ -16,14 +16,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
-from cli.status_query import claims_query
+from cli.status_query import claims_query, inbox_query, step_shown
 from runtime.devserver import DevServer
 from signals.client import claim_handle
 from starter import start_claim
 from tests.helpers import TEMPORAL_CLI, eventually, unique_claim
 from tests.integration.conftest import WorkerProcess
+from workflows import search_attributes as sa
 from workflows.claim import workflow_id_for
 
 pytestmark = pytest.mark.integration
@@ -34,6 +35,12 @@ CLAIMS = Path(sys.executable).parent / "claims"
 
 async def listed(client: Client, query: str) -> set[str]:
     return {execution.id async for execution in client.list_workflows(query)}
+
+
+async def first(client: Client, query: str) -> WorkflowExecution | None:
+    async for execution in client.list_workflows(query, limit=1):
+        return execution
+    return None
 
 
 # temporalio/sdk-python#300: a short-lived process with a client sometimes aborts during
@@ -139,3 +146,49 @@ async def test_status_filters_timeline_and_replay_from_the_command_line(
     assert "step -> awaiting_manager_approval; waiting on approvers" in timeline[1]
     assert "approval reminder: set for 1d 00:00" in timeline[1]
     assert (0, f"OK    {exported}") == (replayed[0], replayed[1].split(" (")[0]), replayed[1]
+
+
+async def test_a_claim_terminated_while_waiting_is_not_listed_as_waiting(
+    dev_server: DevServer, worker_process: WorkerProcess
+) -> None:
+    """Terminate (the Temporal UI's button) ends a claim with no workflow code, so its
+    search attributes still say awaiting_manager_approval: the waiting, assignee, overdue
+    and inbox queries leave it out, and the full list shows how it ended."""
+    client = await dev_server.start()
+    worker_process()
+    stopped, waiting = unique_claim("CLM-1002"), unique_claim("CLM-1002")
+    for claim in (stopped, waiting):
+        await start_claim(client, claim, "claim-review-it")
+    stopped_id, waiting_id = workflow_id_for(stopped.claim_id), workflow_id_for(waiting.claim_id)
+    both = {stopped_id, waiting_id}
+    await eventually(
+        lambda: listed(client, claims_query(step="awaiting_manager_approval")),
+        lambda ids: both <= ids,
+        within=20,
+        interval=0.2,
+    )
+
+    await claim_handle(client, stopped.claim_id).terminate("stopped by hand")
+    closed = await eventually(
+        lambda: first(
+            client,
+            f"WorkflowId = '{stopped_id}' AND ExecutionStatus = 'Terminated' "
+            f"AND {sa.CLAIM_STEP.name} = 'awaiting_manager_approval'",
+        ),
+        lambda execution: execution is not None,
+        interval=0.2,
+    )
+    in_four_days = datetime.now(UTC) + timedelta(days=4)
+
+    assert closed is not None
+    assert {waiting_id} == both & await listed(
+        client, claims_query(step="awaiting_manager_approval")
+    )
+    assert {waiting_id} == both & await listed(client, claims_query(assignee="approvers"))
+    assert {waiting_id} == both & await listed(client, claims_query(overdue=True, now=in_four_days))
+    assert {waiting_id} == both & await listed(client, inbox_query(["maria", "approvers"]))
+    assert both == both & await listed(client, claims_query())
+    assert (WorkflowExecutionStatus.TERMINATED, "awaiting_manager_approval (terminated)") == (
+        closed.status,
+        step_shown(closed.typed_search_attributes.get(sa.CLAIM_STEP) or "", closed.status),
+    )
