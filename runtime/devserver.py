@@ -2,7 +2,8 @@
 
 It persists to a SQLite file, so claims paused when it stops are still paused, with
 the same deadlines, when it starts again. The search attributes the agent publishes
-are registered at every start (registration is idempotent).
+are registered at every start (registration is idempotent), and payloads are limited
+to 512 KiB rather than Temporal's 2 MB.
 """
 
 from __future__ import annotations
@@ -29,6 +30,20 @@ READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
 # Measured here: WAL with synchronous=normal roughly doubles workflow throughput.
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
+# Temporal refuses payloads over 2 MB by default, and records every payload it accepts
+# (a refused signal too) in the history, which is terminated at 50 MB: 28 signals of
+# 1.9 MB ended a claim. No claim, message or state of ours needs more than a fraction of
+# 512 KiB, so the server refuses bigger ones at the door (the sender gets an
+# INVALID_ARGUMENT error, the history stays untouched) and logs a warning from 256 KiB.
+# Workers learn the limit from the server: a workflow whose own command would carry
+# more (a state carried by continue-as-new, say) has its workflow task failed and
+# retried, so everything the workflow writes must stay well below it.
+BLOB_SIZE_ERROR_BYTES = 512 * 1024
+BLOB_SIZE_WARN_BYTES = 256 * 1024
+DYNAMIC_CONFIG = {
+    "limit.blobSize.error": BLOB_SIZE_ERROR_BYTES,
+    "limit.blobSize.warn": BLOB_SIZE_WARN_BYTES,
+}
 
 
 class DevServerError(UserFacingError):
@@ -89,6 +104,8 @@ class DevServer:
             args += ["--search-attribute", f"{name}={kind}"]
         for pragma in SQLITE_PRAGMAS:
             args += ["--sqlite-pragma", pragma]
+        for key, value in DYNAMIC_CONFIG.items():
+            args += ["--dynamic-config-value", f"{key}={value}"]
         return args + self.extra_args
 
     def _check_ports(self) -> None:
