@@ -16,7 +16,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel
 from temporalio import activity
 
-from activities.records import SystemOfRecord
+from activities.records import ClaimOnFile, SystemOfRecord
 from workflows.claim import money
 from workflows.evidence import (
     ClaimHistory,
@@ -26,20 +26,69 @@ from workflows.evidence import (
     PolicyLookup,
     PolicyStatus,
     WatchlistScreen,
+    identity_key,
 )
 from workflows.tools import (
     TOOLS,
     CheckCoverageArgs,
     CheckCurrencyLimitArgs,
+    ClaimHistoryQuery,
     InventoryDocumentsArgs,
     LookupPolicyArgs,
     ScreenWatchlistArgs,
-    SearchClaimHistoryArgs,
     ToolSpec,
 )
 
 # Two claims by one person for the same amount within this many days are worth a look.
 DUPLICATE_WINDOW = timedelta(days=30)
+# A tool answer goes to the model and into history: a long history is cut to the most
+# recent claims, and the answer says how many were left out.
+MAX_LISTED_CLAIMS = 50
+
+
+def duplicate_reason(earlier: ClaimOnFile, query: ClaimHistoryQuery) -> str | None:
+    """Why an earlier claim of the same claimant looks like a repeat of this one, if it does.
+
+    A near duplicate shares the policy, the incident date and the claimant, whatever its
+    amount or description: a copy of a paid claim asking for less is still a copy. A claim
+    for the same amount within DUPLICATE_WINDOW is one too. A seeded record under the
+    claim's own id was paid elsewhere; it is the claim itself, seen before.
+    """
+    if earlier.on_record and earlier.claim.claim_id == query.claim_id:
+        reason = "the same claim id is already on record"
+    elif earlier.claimant_id != identity_key(query.claimant_id):
+        return None
+    elif (
+        not query.policy_number or earlier.policy_number == identity_key(query.policy_number)
+    ) and earlier.claim.incident_date == query.incident_date:
+        reason = "same policy, incident date and claimant"
+    elif (
+        earlier.claim.amount == query.amount
+        and abs(earlier.claim.incident_date - query.incident_date) <= DUPLICATE_WINDOW
+    ):
+        reason = f"same claimant and amount, incidents within {DUPLICATE_WINDOW.days} days"
+    else:
+        return None
+    if query.description_digest and earlier.description_digest == query.description_digest:
+        reason += "; same description"
+    return reason
+
+
+def claim_history(on_file: list[ClaimOnFile], query: ClaimHistoryQuery) -> ClaimHistory:
+    """The history answer: earlier claims by incident date, duplicates with their reason."""
+    on_file = sorted(on_file, key=lambda c: (c.claim.incident_date, c.claim.claim_id))
+    prior = [c.claim for c in on_file if c.claimant_id == identity_key(query.claimant_id)]
+    duplicates = [
+        c.claim.model_copy(update={"reason": reason})
+        for c in on_file
+        if (reason := duplicate_reason(c, query)) is not None
+    ]
+    return ClaimHistory(
+        prior_claims=prior[-MAX_LISTED_CLAIMS:],
+        duplicates=duplicates[-MAX_LISTED_CLAIMS:],
+        prior_claims_not_listed=max(len(prior) - MAX_LISTED_CLAIMS, 0),
+        duplicates_not_listed=max(len(duplicates) - MAX_LISTED_CLAIMS, 0),
+    )
 
 
 class EvidenceTools:
@@ -88,16 +137,14 @@ class EvidenceTools:
         return CoverageCheck(covered=True, payable_amount=payable)
 
     @activity.defn
-    async def search_claim_history(self, args: SearchClaimHistoryArgs) -> ClaimHistory:
-        """The claimant's earlier claims, and those this one looks like a repeat of."""
-        prior = await asyncio.to_thread(self._records.claims_by, args.claimant_id)
-        duplicates = [
-            p
-            for p in prior
-            if p.amount == args.amount
-            and abs(p.incident_date - args.incident_date) <= DUPLICATE_WINDOW
-        ]
-        return ClaimHistory(prior_claims=prior, duplicates=duplicates)
+    async def search_claim_history(self, args: ClaimHistoryQuery) -> ClaimHistory:
+        """The claimant's earlier claims, on record or reviewed here, and the repeats."""
+        # The LangChain tool and direct callers pass the model's arguments alone.
+        query = ClaimHistoryQuery.model_validate(args.model_dump())
+        on_file = await asyncio.to_thread(
+            self._records.claims_on_file, query.claimant_id, query.claim_id
+        )
+        return claim_history(on_file, query)
 
     @activity.defn
     async def screen_watchlist(self, args: ScreenWatchlistArgs) -> WatchlistScreen:

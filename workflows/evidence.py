@@ -6,6 +6,8 @@ purpose: summaries and references, never whole documents, so histories stay smal
 
 from __future__ import annotations
 
+import hashlib
+import unicodedata
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -57,11 +59,80 @@ class PriorClaim(BaseModel):
     amount: Money
     incident_date: date
     status: str
+    # For a possible duplicate: what it shares with the claim under review.
+    reason: str = ""
 
 
 class ClaimHistory(BaseModel):
+    """The claimant's earlier claims, on record or reviewed here, and the likely repeats.
+
+    Long histories are cut to the most recent claims so a tool answer stays small; the
+    counts say how many were left out.
+    """
+
     prior_claims: list[PriorClaim] = Field(default_factory=list)
     duplicates: list[PriorClaim] = Field(default_factory=list)
+    prior_claims_not_listed: int = 0
+    duplicates_not_listed: int = 0
+
+
+# Control and format characters (zero-width spaces, bidi marks, soft hyphens) change no
+# reading of an identifier or a description, so they cannot make a copy look new.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
+
+
+def identity_key(text: str) -> str:
+    """Text as compared for identity: NFKC, case-folded, invisible characters dropped,
+    runs of whitespace one space, trimmed. "CUS-1042", " cus-1042" and "CUS-1042" with a
+    zero-width space in it are one claimant.
+    """
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    kept = (
+        " " if char.isspace() else char
+        for char in folded
+        if char.isspace() or unicodedata.category(char) not in _INVISIBLE_CATEGORIES
+    )
+    return " ".join("".join(kept).split())
+
+
+def description_digest(description: str) -> str:
+    """The sha256 of a description's identity key: the same story told again, whatever
+    its spacing, case or invisible characters, without keeping the story itself."""
+    return hashlib.sha256(identity_key(description).encode()).hexdigest()
+
+
+UNDER_REVIEW = "under review"
+
+
+class ReviewedClaim(BaseModel):
+    """A claim this system reviews, as the registry of reviewed claims keeps it.
+
+    Later claims are searched against the registry, so a copy of a claim under a new id
+    meets its original. Claimant and policy are kept as identity keys; the description
+    only as its digest, so the registry holds no free text.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    claim_id: str = Field(min_length=1)
+    claimant_id: str
+    policy_number: str
+    amount: Money
+    incident_date: date
+    description_digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    status: str = UNDER_REVIEW
+
+    @classmethod
+    def of(cls, claim: Claim) -> ReviewedClaim:
+        """The registry entry for a claim as it arrives for review."""
+        return cls(
+            claim_id=claim.claim_id,
+            claimant_id=identity_key(claim.claimant.id),
+            policy_number=identity_key(claim.policy_number),
+            amount=claim.amount,
+            incident_date=claim.incident_date,
+            description_digest=description_digest(claim.description),
+        )
 
 
 class WatchlistScreen(BaseModel):

@@ -22,6 +22,7 @@ from workflows.evidence import (
     LimitCheck,
     PolicyLookup,
     WatchlistScreen,
+    description_digest,
 )
 
 
@@ -52,6 +53,30 @@ class SearchClaimHistoryArgs(ToolArgs):
     claimant_id: str = Field(min_length=1)
     amount: PositiveMoney
     incident_date: date
+
+
+class ClaimHistoryQuery(SearchClaimHistoryArgs):
+    """The history search as its activity runs it: the model's arguments and their claim.
+
+    The workflow adds these from the claim, never from the model: the claim under review
+    is not its own duplicate, and a near duplicate shares its policy and incident date.
+    They default to empty for callers outside a review (the LangChain tool on its own).
+    """
+
+    claim_id: str = ""
+    policy_number: str = ""
+    description_digest: str = ""
+
+    @classmethod
+    def for_claim(cls, claim: Claim, args: SearchClaimHistoryArgs) -> ClaimHistoryQuery:
+        return cls.model_validate(
+            {
+                **args.model_dump(),
+                "claim_id": claim.claim_id,
+                "policy_number": claim.policy_number,
+                "description_digest": description_digest(claim.description),
+            }
+        )
 
 
 class ScreenWatchlistArgs(ToolArgs):
@@ -116,7 +141,7 @@ def claim_facts(claim: Claim) -> dict[str, Any]:
 
 
 def validate_tool_call(claim: Claim, name: str, arguments: dict[str, Any]) -> ToolArgs | str:
-    """The validated arguments, or the error to answer the model with."""
+    """The activity's input for a valid call, or the error to answer the model with."""
     spec = TOOLS.get(name)
     if spec is None:
         return f"unknown tool '{name}'; available tools: {', '.join(TOOLS)}"
@@ -136,4 +161,6 @@ def validate_tool_call(claim: Claim, name: str, arguments: dict[str, Any]) -> To
         invented = sorted(set(args.document_kinds) - on_file)
         if invented:
             return f"inventory_documents: no document of kind {', '.join(invented)} is on file"
+    if isinstance(args, SearchClaimHistoryArgs):
+        return ClaimHistoryQuery.for_claim(claim, args)
     return args
