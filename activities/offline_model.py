@@ -6,11 +6,17 @@ unchanged without a network. On its first turn it calls every evidence tool it i
 given, with the facts of the fenced claim; once the answers are in, it reads them and
 submits an assessment by fixed adjuster rules. It is the reference behaviour the tests
 pin down.
+
+It reads the prompt as a hosted model should: the claim and intake findings only from
+their fences in the user message, the claims team's notes only from the system message.
+Any staff note sends the claim to a person; one that raises an alarm also lowers the
+confidence as a fraud signal does.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -26,12 +32,21 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from activities.prompts import fenced
+from activities.prompts import CLAIM_FENCE, INTAKE_FENCE, STAFF_NOTES_FENCE, fenced
 from workflows.claim import money
 from workflows.evidence import ClaimAssessment, Recommendation
 from workflows.tools import SUBMIT_ASSESSMENT
 
 OFFLINE_MODEL_NAME = "offline-adjuster-1"
+
+# Words in a staff note that mean "do not let this pay": read as a fraud signal.
+_STAFF_ALARM = re.compile(
+    r"\b(fraud\w*|suspect\w*|suspicious|do not pay|don'?t pay|hold|stop|block\w*|"
+    r"altered|forged|fake|duplicate|police|investigat\w*)\b",
+    re.IGNORECASE,
+)
+_MAX_RATIONALE_CHARS = 2000
+_MAX_CONCERN_CHARS = 300
 
 
 class OfflineModelError(ValueError):
@@ -40,6 +55,10 @@ class OfflineModelError(ValueError):
 
 def _approx_tokens(text: str) -> int:
     return max(1, len(text) // 4)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def evidence_calls(claim: dict[str, Any], tool_names: list[str]) -> list[ToolCall]:
@@ -65,7 +84,8 @@ def evidence_calls(claim: dict[str, Any], tool_names: list[str]) -> list[ToolCal
         },
         "inventory_documents": {
             "category": claim["category"],
-            "document_kinds": [d["kind"] for d in claim.get("documents", [])],
+            "document_kinds": [d["kind"] for d in claim.get("documents", [])]
+            + claim.get("kinds_not_listed", []),
         },
         "check_currency_limit": {
             "policy_number": claim["policy_number"],
@@ -108,6 +128,7 @@ def offline_assessment(
     concerns: list[tuple[str, str]] = [(f"{name} failed", name) for name in failed]
     concerns += [(f"intake: {finding}", "intake") for finding in intake]
     concerns += [(f"staff note: {note}", "staff_notes") for note in notes]
+    staff_alarm = any(_STAFF_ALARM.search(note) for note in notes)
     history = results.get("search_claim_history", {})
     concerns += [
         (f"possible duplicate of {d['claim_id']}", "search_claim_history")
@@ -126,14 +147,19 @@ def offline_assessment(
     if coverage is None:
         concerns.append(("coverage was not established", "check_coverage"))
     if concerns:
-        fraud = any(src in {"search_claim_history", "screen_watchlist"} for _, src in concerns)
+        fraud = staff_alarm or any(
+            src in {"search_claim_history", "screen_watchlist"} for _, src in concerns
+        )
         return ClaimAssessment(
             recommendation=Recommendation.REFER,
             payout_amount=payable,
             confidence=0.4 if fraud else 0.6,
-            rationale="A person should review before any payment: "
-            + "; ".join(f"{text} [{src}]" for text, src in concerns)
-            + ".",
+            rationale=_clip(
+                "A person should review before any payment: "
+                + "; ".join(f"{_clip(text, _MAX_CONCERN_CHARS)} [{src}]" for text, src in concerns)
+                + ".",
+                _MAX_RATIONALE_CHARS,
+            ),
             cited_evidence=sorted({src for _, src in concerns} | {"check_coverage"}),
             customer_message=f"We are reviewing claim {claim['claim_id']}; a member of our "
             "team will look at it and may contact you.",
@@ -142,12 +168,13 @@ def offline_assessment(
         recommendation=Recommendation.APPROVE,
         payout_amount=payable,
         confidence=0.92,
-        rationale=(
+        rationale=_clip(
             f"Policy {claim['policy_number']} is active and covers {claim['category']} "
             f"[lookup_policy, check_coverage]; payable {money(payable)} {claim['currency']} "
             "after deductible and limit [check_currency_limit]; no duplicates "
             "[search_claim_history] or watch-list hits [screen_watchlist]; required "
-            f"documents on file [inventory_documents, {', '.join(docs)}]."
+            f"documents on file [inventory_documents, {', '.join(docs)}].",
+            _MAX_RATIONALE_CHARS,
         ),
         cited_evidence=[
             "lookup_policy",
@@ -198,13 +225,16 @@ class OfflineClaimsModel(BaseChatModel):
     ) -> ChatResult:
         if self.latency_seconds:
             time.sleep(self.latency_seconds)
+        rules = next((str(m.content) for m in messages if m.type == "system"), "")
         request = next((str(m.content) for m in messages if m.type == "human"), "")
-        claim_text = fenced(request, "claim")
+        claim_text = fenced(request, CLAIM_FENCE)
         if claim_text is None:
-            raise OfflineModelError("the offline model reads a <claim> block; the prompt had none")
+            raise OfflineModelError(
+                f"the offline model reads a <{CLAIM_FENCE}> block; the prompt had none"
+            )
         claim = json.loads(claim_text)
-        intake = json.loads(fenced(request, "intake") or "[]")
-        notes = json.loads(fenced(request, "staff_notes") or "[]")
+        intake = json.loads(fenced(request, INTAKE_FENCE) or "[]")
+        notes = json.loads(fenced(rules, STAFF_NOTES_FENCE) or "[]")
         tool_names = [t["function"]["name"] for t in kwargs.get("tools") or []]
         answers = {m.name or "": m for m in messages if isinstance(m, ToolMessage)}
         evidence_answers = {k: v for k, v in answers.items() if k != SUBMIT_ASSESSMENT}
