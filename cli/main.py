@@ -23,12 +23,14 @@ from activities.review_policy import load_review_policy_file
 from cli.history_commands import register_history_commands
 from cli.render import ClaimRow, claims_table, print_error, render_state
 from cli.rewind import register as register_rewind_commands
-from cli.status_query import claims_query, describe_filters, matching_count
+from cli.status_query import claims_query, describe_filters, inbox_query, matching_count
 from runtime.client import build_client
+from runtime.datadir import ensure_data_paths
 from runtime.errors import UserFacingError
 from runtime.logs import configure_logging
 from runtime.rewind import state_at_version
-from runtime.settings import WORKFLOW_TYPE, Settings
+from runtime.settings import Settings
+from runtime.text import json_printable, printable
 from runtime.tracing import shutdown_tracing
 from signals.client import ActionRefused, act, claim_handle, signal_and_watch
 from signals.messages import HumanAction
@@ -44,6 +46,11 @@ history_app = typer.Typer(help="Export a claim's event history.", no_args_is_hel
 app.add_typer(history_app, name="history")
 console = Console()
 R = TypeVar("R")
+
+
+def said(text: object) -> str:
+    """Input echoed inside our own markup: printable, and its brackets never markup."""
+    return escape(printable(str(text)))
 
 
 def _run(coro: Coroutine[Any, Any, R]) -> R:
@@ -94,7 +101,12 @@ def worker() -> None:
     from worker import run_worker
 
     settings = _settings()
-    _run(run_worker(settings))
+
+    async def checked_then_run() -> None:
+        ensure_data_paths(settings, with_server=False)
+        await run_worker(settings)
+
+    _run(checked_then_run())
 
 
 @app.command()
@@ -110,7 +122,9 @@ async def start(
     client = await build_client()
     for result in await start_claims(client, claims, settings.task_queue):
         style = "green" if result.status is StartStatus.STARTED else "yellow"
-        console.print(f"{result.claim.workflow_id}: [{style}]{result.status}[/]", highlight=False)
+        console.print(
+            f"{said(result.claim.workflow_id)}: [{style}]{result.status}[/]", highlight=False
+        )
 
 
 @app.command()
@@ -139,12 +153,12 @@ async def status(
         async for execution in client.list_workflows(query, limit=limit)
     ]
     if not rows and filters:
-        console.print(f"No claims {escape(filters)}.", highlight=False)
+        console.print(f"No claims {said(filters)}.", highlight=False)
         return
     if not rows:
         console.print("No claims yet. Start one with `claims start examples/claims/CLM-1002.json`.")
         return
-    console.print(claims_table(rows, title=f"Claims {escape(filters)}" if filters else "Claims"))
+    console.print(claims_table(rows, title=f"Claims {filters}" if filters else "Claims"))
     if len(rows) == limit:
         total = await matching_count(client, query)
         more = f"{total:,} match" if total is not None else "more may match"
@@ -176,7 +190,7 @@ async def show(
             highlight=False,
         )
     if as_json:
-        print(state.model_dump_json(indent=2))
+        print(json_printable(state.model_dump_json(indent=2)))
     else:
         console.print(render_state(state))
 
@@ -190,17 +204,17 @@ async def _act(
     if not as_signal:
         accepted = await act(client, claim_id, action, payload)
         console.print(
-            f"[green]{action} accepted[/] (claim {claim_id}, version {accepted.version}, "
+            f"[green]{action} accepted[/] (claim {said(claim_id)}, version {accepted.version}, "
             f"now {accepted.current_step})"
-            + (f": {escape(accepted.detail)}" if accepted.detail else ""),
+            + (f": {said(accepted.detail)}" if accepted.detail else ""),
             highlight=False,
         )
         return
     receipt = await signal_and_watch(client, claim_id, action, payload)
     if receipt.entry is None:
         console.print(
-            f"{action} signal sent to {receipt.workflow_id}; no worker has processed it yet. "
-            f"Check with `claims show {claim_id}`.",
+            f"{action} signal sent to {said(receipt.workflow_id)}; no worker has processed it "
+            f"yet. Check with `claims show {said(claim_id)}`.",
             highlight=False,
         )
     elif receipt.entry.outcome is AuditOutcome.REFUSED:
@@ -208,8 +222,8 @@ async def _act(
     else:
         step = receipt.state.current_step if receipt.state else "?"
         console.print(
-            f"[green]{action} accepted[/] (claim {claim_id}, version {receipt.entry.version}, "
-            f"now {step})",
+            f"[green]{action} accepted[/] (claim {said(claim_id)}, "
+            f"version {receipt.entry.version}, now {step})",
             highlight=False,
         )
 
@@ -394,18 +408,14 @@ async def inbox(
             f"'{person}' is not in the approver directory {settings.approvers_file}"
         )
     queues = [level.name for level in policy.escalation_ladder if approver.role in level.roles]
-    names = ", ".join(f"'{q}'" for q in [person, *queues])
+    query = inbox_query([person, *queues])
     client = await build_client()
     rows = [
         ClaimRow.from_execution(execution)
-        async for execution in client.list_workflows(
-            f"WorkflowType = '{WORKFLOW_TYPE}' AND ExecutionStatus = 'Running' "
-            f"AND AwaitingHuman = true AND Assignee IN ({names})",
-            limit=limit,
-        )
+        async for execution in client.list_workflows(query, limit=limit)
     ]
     if not rows:
-        console.print(f"Nothing waits for {person}.")
+        console.print(f"Nothing waits for {said(person)}.", highlight=False)
         return
     console.print(claims_table(rows, title=f"Waiting for {person} ({approver.role})"))
 
@@ -419,7 +429,7 @@ async def history_export(
     client = await build_client()
     history = await claim_handle(client, claim_id).fetch_history()
     file.write_text(json.dumps(json.loads(history.to_json()), indent=1))
-    console.print(f"wrote {len(history.events)} events to {file}", highlight=False)
+    console.print(f"wrote {len(history.events)} events to {said(file)}", highlight=False)
 
 
 register_history_commands(app, command)

@@ -1,4 +1,9 @@
-"""Rich renderings of claims for people: tables of where claims are, and one claim in full."""
+"""Rich renderings of claims for people: tables of where claims are, and one claim in full.
+
+Almost everything shown was typed by someone outside: claimants, approvers, operators,
+anyone who can send a signal. It is printed as literal, printable text only: never read
+as rich markup, and with control characters shown as escapes (`runtime.text.printable`).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,8 @@ from rich.table import Table
 from rich.text import Text
 from temporalio.client import WorkflowExecution
 
+from cli.status_query import step_shown
+from runtime.text import printable
 from workflows import search_attributes as sa
 from workflows.state import AuditOutcome, ClaimState
 
@@ -49,7 +56,7 @@ class ClaimRow:
         status = execution.status.name.title() if execution.status else "Unknown"
         return cls(
             claim_id=execution.id.removeprefix(WORKFLOW_ID_PREFIX),
-            step=attributes.get(sa.CLAIM_STEP) or "",
+            step=step_shown(attributes.get(sa.CLAIM_STEP) or "", execution.status),
             amount=Decimal(str(amount)) if amount is not None else None,
             currency="",
             waiting_on=attributes.get(sa.ASSIGNEE) or "",
@@ -58,9 +65,14 @@ class ClaimRow:
         )
 
 
+def literal(text: str, style: str = "") -> Text:
+    """People's text as it will be shown: printable, and never read as markup."""
+    return Text(printable(text), style=style)
+
+
 def _row(table: Table, *cells: str | Text) -> None:
     """Add a row of literal text: claimant and model text must never be read as markup."""
-    table.add_row(*(Text(c) if isinstance(c, str) else c for c in cells))
+    table.add_row(*(literal(c) if isinstance(c, str) else c for c in cells))
 
 
 def time_left(deadline: datetime, now: datetime | None = None) -> str:
@@ -84,7 +96,8 @@ def _money(amount: Decimal | None, currency: str = "") -> str:
 
 
 def claims_table(rows: list[ClaimRow], title: str = "Claims") -> Table:
-    table = Table(title=title, title_justify="left")
+    """Claims one per row; `title` is literal text (it may hold a name or a filter)."""
+    table = Table(title=literal(title), title_justify="left")
     for column in ("claim", "step", "amount", "waiting on", "deadline", "workflow"):
         table.add_column(column, justify="right" if column == "amount" else "left")
     for row in rows:
@@ -92,7 +105,7 @@ def claims_table(rows: list[ClaimRow], title: str = "Claims") -> Table:
         _row(
             table,
             row.claim_id,
-            Text(row.step, style=step_style),
+            literal(row.step, step_style),
             _money(row.amount, row.currency),
             row.waiting_on,
             _deadline(row.deadline),
@@ -106,7 +119,7 @@ def render_state(state: ClaimState) -> Group:
     claim = state.context.claim
     header = Table.grid(padding=(0, 2))
     _row(header, "workflow", state.workflow_id)
-    _row(header, "step", Text(state.current_step, style="bold"))
+    _row(header, "step", literal(state.current_step, "bold"))
     _row(header, "version", str(state.version))
     _row(header, "claim", f"{claim.category} · {_money(claim.amount, claim.currency)}")
     _row(header, "claimant", f"{claim.claimant.name} ({claim.claimant.id})")
@@ -120,7 +133,9 @@ def render_state(state: ClaimState) -> Group:
             "outcome",
             f"{o.status} by {o.decided_by}, payout {_money(o.payout_amount, o.currency)}",
         )
-    parts: list[Panel | Table] = [Panel(header, title=f"Claim {claim.claim_id}", expand=False)]
+    parts: list[Panel | Table] = [
+        Panel(header, title=literal(f"Claim {claim.claim_id}"), expand=False)
+    ]
 
     if state.pending_actions:
         waits = Table(title="Pending actions", title_justify="left")
@@ -265,7 +280,7 @@ def render_state(state: ClaimState) -> Group:
                 str(e.version),
                 e.actor,
                 e.action,
-                Text(e.outcome, style=style),
+                literal(e.outcome, style),
                 e.detail,
             )
         parts.append(audit)
@@ -273,4 +288,7 @@ def render_state(state: ClaimState) -> Group:
 
 
 def print_error(console: Console, message: str) -> None:
-    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    """One error, which may quote input: printable, never markup, its own lines kept."""
+    console.print(
+        f"[bold red]error:[/] {escape(printable(message, multiline=True))}", highlight=False
+    )

@@ -6,13 +6,16 @@ import asyncio
 import signal
 
 from rich.console import Console
+from rich.markup import escape
 from temporalio.client import Client
 
 from cli.render import ClaimRow, claims_table
+from runtime.datadir import ensure_data_paths
 from runtime.devserver import DevServer
 from runtime.logs import get_logger
 from runtime.settings import Settings
 from runtime.telemetry import metrics_runtime
+from runtime.text import printable
 from signals.client import claim_handle
 from starter import StartResult, load_claims, start_claims
 from worker import build_activities, create_worker
@@ -22,6 +25,11 @@ from workflows.state import ClaimState, Step
 SETTLE_TIMEOUT_SECONDS = 30.0
 
 log = get_logger("claims.run")
+
+
+def safe(text: object) -> str:
+    """Text from files and settings inside our markup: printable, never markup itself."""
+    return escape(printable(str(text)))
 
 
 async def wait_until_settled(client: Client, claim_ids: list[str]) -> list[ClaimState]:
@@ -49,7 +57,7 @@ def print_summary(
 ) -> None:
     for result in results:
         console.print(
-            f"  {result.claim.workflow_id}: {result.status}", highlight=False, soft_wrap=True
+            f"  {safe(result.claim.workflow_id)}: {result.status}", highlight=False, soft_wrap=True
         )
     rows = [
         ClaimRow.from_state(s, "Completed" if s.current_step.is_final else "Running")
@@ -63,7 +71,7 @@ def print_summary(
     if metrics_port:
         console.print(f"Worker metrics:  http://127.0.0.1:{metrics_port}/metrics")
     if waiting:
-        claim_id = waiting[0].context.claim.claim_id
+        claim_id = safe(waiting[0].context.claim.claim_id)
         console.print(
             f"\nApprove [bold]{claim_id}[/] in another terminal, any of these ways:",
             highlight=False,
@@ -94,6 +102,7 @@ def print_summary(
 
 async def run_product(settings: Settings, console: Console) -> None:
     """Run everything until SIGINT or SIGTERM, then stop worker and server in that order."""
+    ensure_data_paths(settings, with_server=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -105,7 +114,7 @@ async def run_product(settings: Settings, console: Console) -> None:
         ui_port=settings.ui_port,
     )
     console.print(
-        f"Starting Temporal dev server on {server.address} (data: {settings.temporal_db})",
+        f"Starting Temporal dev server on {server.address} (data: {safe(settings.temporal_db)})",
         highlight=False,
         soft_wrap=True,
     )
