@@ -13,8 +13,12 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runtime.errors import UserFacingError
+
+if TYPE_CHECKING:
+    from runtime.settings import Settings
 
 
 class DataPathError(UserFacingError):
@@ -71,7 +75,55 @@ def ensure_writable_file(path: Path, what: str, setting: str) -> Path:
             f"the {what} {path} is a directory, not a file; "
             f"set {setting} to a file path or move that directory away"
         )
+    if path.exists() and not os.access(path, os.W_OK):
+        raise DataPathError(
+            f"the {what} {path} is read-only; make it writable for this user "
+            f"or set {setting} to another file"
+        )
     return path
+
+
+def ensure_writable_sqlite(path: Path, what: str, setting: str) -> Path:
+    """Like ensure_writable_file, and an existing database proves it takes a write.
+
+    The write sets the schema counter SQLite keeps in the header to the value it has, so
+    the database means what it meant; SQLite's own read-only refusal is the proof.
+    """
+    ensure_writable_file(path, what, setting)
+    if path.exists():
+        with sqlite_refusals(path, what, setting):
+            db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                (version,) = db.execute("PRAGMA user_version").fetchone()
+                db.execute(f"PRAGMA user_version = {int(version)}")
+                db.execute("COMMIT")
+            finally:
+                db.close()
+    return path
+
+
+def ensure_data_paths(settings: Settings, *, with_server: bool) -> None:
+    """Every file the worker (and with `with_server`, the embedded server) will write.
+
+    Checked before anything starts, so the operator reads one line naming the file and the
+    setting that moves it, not a traceback from the first write minutes later.
+    """
+    paths = [
+        (settings.records_db, "records database", "CLAIMS_RECORDS_DB"),
+        (settings.ledger_db, "ledger database", "CLAIMS_LEDGER_DB"),
+    ]
+    for path, what, setting in paths:
+        ensure_writable_sqlite(path, what, _setting(settings, path, setting))
+    if with_server:
+        # The Temporal server's own database: checked, never opened by us.
+        db = settings.temporal_db
+        ensure_writable_file(db, "Temporal database", _setting(settings, db, "CLAIMS_TEMPORAL_DB"))
+
+
+def _setting(settings: Settings, path: Path, setting: str) -> str:
+    """The variable to change: the data directory's, when the file lives there by default."""
+    return f"CLAIMS_DATA_DIR (or {setting})" if path.parent == settings.data_dir else setting
 
 
 @contextmanager
