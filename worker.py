@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.claim_registry import ClaimRegistry
 from activities.evidence_tools import EvidenceTools, as_langchain_tools
 from activities.llm import AgentActivities, LlmSettings, build_chat_model
 from activities.payments import Ledger, PaymentActivities
@@ -51,7 +52,9 @@ def build_activities(settings: Settings, llm: LlmSettings | None = None) -> list
     """
     llm = llm or LlmSettings.from_env({**os.environ, "CLAIMS_LLM": settings.llm})
     load_review_policy_file(settings.approvers_file)
-    tools = EvidenceTools(SystemOfRecord.open(settings.records_db, seed=settings.records_file))
+    records = SystemOfRecord.open(settings.records_db, seed=settings.records_file)
+    tools = EvidenceTools(records)
+    registry = ClaimRegistry(records)
     agent = AgentActivities(build_chat_model(llm), llm, as_langchain_tools(tools))
     payments = PaymentActivities(Ledger(settings.ledger_db))
     policy = ReviewPolicyActivities(settings.approvers_file)
@@ -65,6 +68,7 @@ def build_activities(settings: Settings, llm: LlmSettings | None = None) -> list
     )
     return [
         policy.load_review_policy,
+        registry.register_reviewed_claim,
         tools.lookup_policy,
         tools.check_coverage,
         tools.search_claim_history,

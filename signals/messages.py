@@ -16,9 +16,11 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from workflows.claim import Money, PositiveMoney, SupportingDocument
+from workflows.claim import Money, StrictPositiveMoney, SupportingDocument
+from workflows.people import FreeText, PersonName, PlainText
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
+# A staff name after normalisation (NFKC, case-folded, trimmed): "Maria" is maria.
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_.@-]{0,63}$"
 
 
 class HumanAction(StrEnum):
@@ -42,7 +44,7 @@ class Message(BaseModel):
     # The field that names who acts; each message calls it what its senders call it.
     actor_field: ClassVar[str]
 
-    expected_version: int | None = Field(default=None, ge=1)
+    expected_version: int | None = Field(default=None, ge=1, strict=True)
 
     @property
     def actor(self) -> str:
@@ -52,8 +54,10 @@ class Message(BaseModel):
 class DecisionPayload(Message):
     """`approve` / `reject`: who decides, and why."""
 
-    approver: str = Field(pattern=NAME_PATTERN)
-    comment: str = Field(default="", max_length=2000)
+    approver: PersonName = Field(pattern=NAME_PATTERN)
+    comment: FreeText = Field(default="", max_length=2000)
+    # Approving a payout of 0.00 closes the claim without paying: only when said so.
+    confirm_zero_payout: bool = Field(default=False, strict=True)
 
     actor_field = "approver"
 
@@ -61,10 +65,10 @@ class DecisionPayload(Message):
 class EditPayload(Message):
     """`edit`: change the proposed payout or the customer message before they execute."""
 
-    approver: str = Field(pattern=NAME_PATTERN)
-    payout_amount: PositiveMoney | None = None
-    customer_message: str | None = Field(default=None, min_length=1, max_length=2000)
-    comment: str = Field(default="", max_length=2000)
+    approver: PersonName = Field(pattern=NAME_PATTERN)
+    payout_amount: StrictPositiveMoney | None = None
+    customer_message: FreeText | None = Field(default=None, min_length=1, max_length=2000)
+    comment: FreeText = Field(default="", max_length=2000)
 
     actor_field = "approver"
 
@@ -72,9 +76,9 @@ class EditPayload(Message):
 class RequestInfoPayload(Message):
     """`request_info`: ask for what is missing, from whom; the claim waits for documents."""
 
-    requested_by: str = Field(pattern=NAME_PATTERN)
-    what: str = Field(min_length=1, max_length=1000)
-    from_whom: str = Field(default="claimant", min_length=1, max_length=200)
+    requested_by: PersonName = Field(pattern=NAME_PATTERN)
+    what: FreeText = Field(min_length=1, max_length=1000)
+    from_whom: PlainText = Field(default="claimant", min_length=1, max_length=200)
 
     actor_field = "requested_by"
 
@@ -82,9 +86,9 @@ class RequestInfoPayload(Message):
 class SubmitDocumentPayload(Message):
     """`submit_document`: a document arrives, asked for or not."""
 
-    submitted_by: str = Field(min_length=1, max_length=200)
+    submitted_by: PersonName = Field(min_length=1, max_length=200)
     document: SupportingDocument
-    note: str = Field(default="", max_length=2000)
+    note: FreeText = Field(default="", max_length=2000)
 
     actor_field = "submitted_by"
 
@@ -92,8 +96,8 @@ class SubmitDocumentPayload(Message):
 class OperatorPayload(Message):
     """`pause` / `resume`: an operator holds the agent, or lets it go on."""
 
-    operator: str = Field(pattern=NAME_PATTERN)
-    reason: str = Field(default="", max_length=1000)
+    operator: PersonName = Field(pattern=NAME_PATTERN)
+    reason: FreeText = Field(default="", max_length=1000)
 
     actor_field = "operator"
 
@@ -101,8 +105,8 @@ class OperatorPayload(Message):
 class CancelPayload(Message):
     """`cancel`: end the review; nothing pending is executed."""
 
-    operator: str = Field(pattern=NAME_PATTERN)
-    reason: str = Field(min_length=1, max_length=1000)
+    operator: PersonName = Field(pattern=NAME_PATTERN)
+    reason: FreeText = Field(min_length=1, max_length=1000)
 
     actor_field = "operator"
 
@@ -110,9 +114,9 @@ class CancelPayload(Message):
 class ReassignPayload(Message):
     """`reassign`: hand the claim to a named person in the approver directory."""
 
-    operator: str = Field(pattern=NAME_PATTERN)
-    assignee: str = Field(pattern=NAME_PATTERN)
-    reason: str = Field(default="", max_length=1000)
+    operator: PersonName = Field(pattern=NAME_PATTERN)
+    assignee: PersonName = Field(pattern=NAME_PATTERN)
+    reason: FreeText = Field(default="", max_length=1000)
 
     actor_field = "operator"
 
@@ -124,9 +128,9 @@ class InterruptPayload(Message):
     pre-empts that wait; otherwise the information is kept for the next assessment.
     """
 
-    operator: str = Field(pattern=NAME_PATTERN)
-    information: str = Field(min_length=1, max_length=4000)
-    priority: int = Field(default=50, ge=0, le=100)
+    operator: PersonName = Field(pattern=NAME_PATTERN)
+    information: FreeText = Field(min_length=1, max_length=4000)
+    priority: int = Field(default=50, ge=0, le=100, strict=True)
 
     actor_field = "operator"
 

@@ -12,11 +12,14 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workflows.claim import Money, money
+from workflows.people import PersonName, person_key
 
 DEFAULT_AUTO_APPROVAL_LIMIT = Decimal(1000)
 DEFAULT_MIN_AUTO_APPROVAL_CONFIDENCE = 0.8
 DEFAULT_APPROVAL_TIMEOUT_HOURS = 72
 DEFAULT_AGENT_STEP_BUDGET = 8
+DEFAULT_HISTORY_BUDGET_EVENTS = 5_000
+DEFAULT_HISTORY_BUDGET_BYTES = 4 * 1024 * 1024
 
 
 class Role(StrEnum):
@@ -28,7 +31,7 @@ class Role(StrEnum):
 class Approver(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    name: str = Field(min_length=1)
+    name: PersonName = Field(min_length=1, max_length=64)
     role: Role
     approval_limit: Money
 
@@ -68,6 +71,12 @@ class ReviewPolicy(BaseModel):
     documents_timeout_hours: float = Field(default=14 * 24, gt=0)
     # How long an operator pause holds before the claim resumes by itself.
     max_pause_hours: float = Field(default=7 * 24, gt=0)
+    # A waiting claim continues as new (carrying its whole state) once its history passes
+    # either budget, well below Temporal's limits (10,240 events / 10 MB warn, 50 MB end).
+    history_budget_events: int = Field(default=DEFAULT_HISTORY_BUDGET_EVENTS, ge=100, le=40_000)
+    history_budget_bytes: int = Field(
+        default=DEFAULT_HISTORY_BUDGET_BYTES, ge=64 * 1024, le=40 * 1024 * 1024
+    )
     approvers: list[Approver] = Field(min_length=1)
     # Level 0 is the first wait; each timeout moves the claim one rung up.
     escalation_ladder: list[EscalationLevel] = Field(
@@ -82,7 +91,9 @@ class ReviewPolicy(BaseModel):
         return self
 
     def find(self, name: str) -> Approver | None:
-        return next((a for a in self.approvers if a.name == name), None)
+        """The approver with this identity ("Maria" finds maria)."""
+        key = person_key(name)
+        return next((a for a in self.approvers if a.name == key), None)
 
     def level(self, index: int) -> EscalationLevel:
         return self.escalation_ladder[min(index, self.top_level)]
@@ -105,7 +116,7 @@ def refusal_reason(
     approver = policy.find(approver_name)
     if approver is None:
         return f"'{approver_name}' is not in the approver directory"
-    if approver_name == submitted_by:
+    if person_key(approver_name) == person_key(submitted_by):
         return f"'{approver_name}' submitted this claim and cannot decide it"
     level = policy.level(escalation_level)
     if approver.role not in level.roles:

@@ -13,11 +13,19 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
+from workflows.people import FreeText, JsonNumber, PersonName, PlainText
+
 # Money is exact in memory and a plain JSON number on the wire, as the brief's
 # state example shows it (`"claim_amount": 1250`).
 _AS_JSON_NUMBER = PlainSerializer(float, return_type=float, when_used="json")
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2), _AS_JSON_NUMBER]
 PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2), _AS_JSON_NUMBER]
+# Money from outside (a claim, a person's edit): a JSON number only, never text.
+StrictPositiveMoney = Annotated[PositiveMoney, JsonNumber]
+
+# Bounds on what one claim may carry, so no claim can grow its history or state unbounded.
+MAX_DOCUMENTS = 50
+MAX_DESCRIPTION_CHARS = 10_000
 
 # ISO 4217 codes in active use. A claim in any other currency is refused at the door
 # rather than converted with a guessed rate.
@@ -46,9 +54,11 @@ class ClaimCategory(StrEnum):
 class Claimant(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
+    id: PlainText = Field(min_length=1, max_length=64)
+    name: PlainText = Field(min_length=1, max_length=200)
+    email: str = Field(
+        pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$", max_length=254
+    )
 
 
 class SupportingDocument(BaseModel):
@@ -56,9 +66,9 @@ class SupportingDocument(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    doc_id: str = Field(min_length=1, max_length=64)
-    kind: str = Field(min_length=1, max_length=64)
-    uri: str = Field(min_length=1, max_length=2048)
+    doc_id: PlainText = Field(min_length=1, max_length=64)
+    kind: PlainText = Field(min_length=1, max_length=64)
+    uri: PlainText = Field(min_length=1, max_length=2048)
 
 
 class Claim(BaseModel):
@@ -67,19 +77,22 @@ class Claim(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     claim_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-    policy_number: str = Field(min_length=1, max_length=64)
+    policy_number: PlainText = Field(min_length=1, max_length=64)
     claimant: Claimant
-    amount: PositiveMoney
+    amount: StrictPositiveMoney
     currency: str
     incident_date: date
     category: ClaimCategory
-    description: str = Field(min_length=1, max_length=10_000)
-    documents: list[SupportingDocument] = Field(default_factory=list)
-    submitted_by: str = Field(min_length=1, max_length=64)
+    description: FreeText = Field(min_length=1, max_length=MAX_DESCRIPTION_CHARS)
+    documents: list[SupportingDocument] = Field(default_factory=list, max_length=MAX_DOCUMENTS)
+    # Who entered the claim; compared with approvers by identity (see workflows.people).
+    submitted_by: PersonName = Field(min_length=1, max_length=64)
 
-    @field_validator("currency")
+    @field_validator("currency", mode="before")
     @classmethod
-    def _known_currency(cls, value: str) -> str:
+    def _known_currency(cls, value: object) -> str:
+        if not isinstance(value, str):
+            raise ValueError("must be an ISO 4217 currency code as text, for example USD")
         code = value.strip().upper()
         if code not in ISO_4217_CURRENCIES:
             raise ValueError(f"'{value}' is not an ISO 4217 currency code (for example USD, EUR)")

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RawValue, RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
 # The agent loop is workflow code too: imported inside the sandbox, so it is checked.
@@ -25,6 +26,7 @@ from workflows.agent import AgentOutcome, ClaimAgent
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
+    from activities.claim_registry import ClaimRegistry
     from activities.payments import PaymentActivities
     from activities.review_policy import ReviewPolicyActivities
     from runtime.telemetry import record_human_wait, record_outcome
@@ -46,11 +48,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.actions import Notice, PayoutOrder
     from workflows.authority import ReviewPolicy
-    from workflows.claim import Claim, money
-    from workflows.evidence import ClaimAssessment
+    from workflows.claim import Claim, Claimant, ClaimCategory, money, workflow_id_for
+    from workflows.continuation import CarriedReview
+    from workflows.evidence import ClaimAssessment, ReviewedClaim
     from workflows.human_actions import refusal
     from workflows.intake import intake_findings
     from workflows.options import ReviewOptions, WhatIfRequest
+    from workflows.people import control_characters
     from workflows.routing import RoutingDecision, route_claim
     from workflows.state import (
         AuditOutcome,
@@ -64,20 +68,32 @@ with workflow.unsafe.imports_passed_through():
         PendingActionType,
         ProposalEdit,
         ProposedActions,
+        RunRecord,
         Step,
     )
 
 AGENT_ACTOR = "claim-review-agent"
+TEMPORAL_CANCELLATION = "operator unknown (Temporal cancellation)"
 
 POLICY_TIMEOUT = timedelta(seconds=30)
 POLICY_RETRY = RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=10))
+# A policy that cannot be read is waited for, not failed on: a fixed file lets it go on.
+POLICY_ATTEMPTS_PER_WAIT = RetryPolicy(maximum_attempts=2, maximum_interval=timedelta(seconds=2))
+POLICY_WAIT_FIRST = timedelta(seconds=10)
+POLICY_WAIT_LONGEST = timedelta(minutes=5)
 # Payout and notices are idempotent, so they retry until the ledger answers.
 SIDE_EFFECT_TIMEOUT = timedelta(seconds=30)
 SIDE_EFFECT_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 APPROVAL_PRIORITY = 50
 PATCH_REJECTED_BEFORE_NOTICE = "rejected-before-notice"
 PATCH_RESTING_STEPS = "search-attribute-resting-steps"
+# Everything that arrives is untrusted: bounded, normalised, audited, continued as new.
+PATCH_UNTRUSTED_INPUT = "untrusted-input"
 DOCUMENTS_PRIORITY = 30
+# The audit log lists this many refusals; later ones are counted (see ClaimState).
+MAX_LISTED_REFUSALS = 100
+MAX_AUDIT_DETAIL = 500
+KNOWN_ACTIONS = ", ".join(HumanAction)
 
 
 class Reassess(StrEnum):
@@ -93,9 +109,14 @@ class ClaimReviewWorkflow:
     """Review one claim: gather evidence, assess with the model, route, wait for people, pay."""
 
     @workflow.init
-    def __init__(self, claim: Claim) -> None:
+    def __init__(self, *args: Any) -> None:
+        """Take any input without raising: a wrong one fails the review in `run`, clearly."""
         info = workflow.info()
         self._options = ReviewOptions()
+        self._input_problem: str | None = None
+        claim, carried = self._read_input(args)
+        # Reviews that began before the untrusted-input rules replay with the old ones.
+        self._hardened = workflow.patched(PATCH_UNTRUSTED_INPUT)
         self._state = ClaimState.begin(
             claim,
             workflow_id=info.workflow_id,
@@ -111,51 +132,217 @@ class ClaimReviewWorkflow:
         self._restart_assessment = False
         self._cancel: CancelPayload | None = None
         self._findings: list[str] = []
+        self._agent_task: asyncio.Task[AgentOutcome] | None = None
+        self._execution: asyncio.Task[ClaimOutcome] | None = None
+        if carried is not None:
+            self._resume_from(carried)
+        elif self._hardened:
+            self._state.runs.append(
+                RunRecord(run_id=info.run_id, first_version=1, started_at=workflow.now())
+            )
+
+    def _read_input(self, args: Sequence[Any]) -> tuple[Claim, CarriedReview | None]:
+        """The claim (and a continued run's carried state), or a placeholder and the problem.
+
+        The state document needs a claim even for a review that is about to fail, so an
+        unusable input gets a placeholder that is never reviewed.
+        """
+        carried: CarriedReview | None = None
+        try:
+            if not args:
+                raise ValueError("no input: start the review with the claim as one JSON object")
+            if len(args) > 2 or (len(args) == 2 and workflow.info().continued_run_id is None):
+                raise ValueError(
+                    f"{len(args)} inputs: start the review with the claim as one JSON object"
+                )
+            claim = args[0] if isinstance(args[0], Claim) else Claim.model_validate(args[0])
+            if len(args) == 2:
+                carried = CarriedReview.model_validate(args[1])
+            return claim, carried
+        except ValidationError as invalid:
+            self._input_problem = "the claim is not valid: " + _problems(invalid)
+        except ValueError as wrong:
+            self._input_problem = str(wrong)
+        return _PLACEHOLDER_CLAIM, None
+
+    def _resume_from(self, carried: CarriedReview) -> None:
+        """A continued run: the review goes on where the previous run stopped."""
+        info = workflow.info()
+        self._state = carried.state
+        self._policy = carried.policy
+        self._escalation_level = carried.escalation_level
+        self._findings = list(carried.findings)
+        self._documents_arrived = carried.documents_arrived
+        self._state.runs.append(
+            RunRecord(
+                run_id=info.run_id, first_version=self._state.version + 1, started_at=workflow.now()
+            )
+        )
 
     @workflow.run
-    async def run(self, claim: Claim) -> ClaimOutcome:
-        return await self._review(claim)
+    async def run(self, *args: Any) -> ClaimOutcome:
+        """Review the claim in `args[0]`; a continued run also gets the carried review."""
+        claim = self._state.context.claim
+        if self._input_problem is not None:
+            raise ApplicationError(self._input_problem, type="InvalidClaim", non_retryable=True)
+        expected_id = workflow_id_for(claim.claim_id)
+        if self._hardened and workflow.info().workflow_id != expected_id:
+            # The ledger pays a claim id once anyway; this says so before anything runs.
+            raise ApplicationError(
+                f"claim {claim.claim_id} is reviewed under workflow id {expected_id}, not "
+                f"{workflow.info().workflow_id}; start it with `claims start`",
+                type="WrongWorkflowId",
+                non_retryable=True,
+            )
+        return await self._review_until_cancelled(claim, resuming=len(args) == 2)
 
-    async def _review(self, claim: Claim) -> ClaimOutcome:
+    async def _review_until_cancelled(self, claim: Claim, *, resuming: bool) -> ClaimOutcome:
+        """The review; a Temporal cancellation is an operator's cancel until money moves."""
+        try:
+            return await self._review(claim, resuming=resuming)
+        except asyncio.CancelledError:
+            if not self._hardened:
+                raise
+        reason = "cancellation requested through Temporal"
+        if self._execution is not None:
+            # Decided and executing: the payout is not stopped halfway.
+            self.audit(
+                TEMPORAL_CANCELLATION,
+                HumanAction.CANCEL,
+                AuditOutcome.REFUSED,
+                f"{reason}, but the claim is executing its decision; it can no longer be stopped",
+            )
+            outcome = await self._execution
+        elif self._state.outcome is not None:
+            outcome = self._state.outcome
+        else:
+            if self._agent_task is not None and not self._agent_task.done():
+                self._agent_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ActivityError):
+                    await self._agent_task
+            self.audit(TEMPORAL_CANCELLATION, HumanAction.CANCEL, AuditOutcome.ACCEPTED, reason)
+            outcome = await self._cancelled(TEMPORAL_CANCELLATION, reason)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return outcome
+
+    async def _review(self, claim: Claim, *, resuming: bool = False) -> ClaimOutcome:
         self.publish()
-        policy = await workflow.execute_activity_method(
-            ReviewPolicyActivities.load_review_policy,
-            start_to_close_timeout=POLICY_TIMEOUT,
-            retry_policy=POLICY_RETRY,
-            summary="Load review policy and approver directory",
-        )
-        self._policy = _with_overrides(policy, self._options.policy_overrides)
-        self._findings = intake_findings(claim, today=workflow.now().date())
-        a_person_is_involved = False
+        if resuming:
+            self.transition(
+                self._state.current_step,
+                f"continued as new from run {workflow.info().continued_run_id}",
+            )
+        else:
+            self._policy = _with_overrides(
+                await self._load_policy(), self._options.policy_overrides
+            )
+            self._findings = intake_findings(claim, today=workflow.now().date())
+            await self._register(claim)
+        a_person_is_involved = resuming
         while True:
-            result = await self._assess()
-            if result is None:
-                return await self._cancelled()
-            routing = self._route(result)
-            if routing.auto_approve and not a_person_is_involved:
-                decision = self._record_decision(
-                    AGENT_ACTOR, DecisionKind.AUTO_APPROVE, "within auto-approval rules"
-                )
-                break
-            a_person_is_involved = True
-            if self._options.dry_run:
-                return await self._stop_at_human_gate(routing)
-            waited = await self._await_decision(routing)
+            if resuming:
+                resuming = False
+                waited = await self._resume_wait()
+            else:
+                result = await self._assess()
+                if result is None:
+                    return await self._cancelled_by_operator()
+                routing = self._route(result)
+                if routing.auto_approve and not a_person_is_involved:
+                    decision = self._record_decision(
+                        AGENT_ACTOR, DecisionKind.AUTO_APPROVE, "within auto-approval rules"
+                    )
+                    break
+                a_person_is_involved = True
+                if self._dry_run:
+                    return await self._stop_at_human_gate(routing)
+                waited = await self._await_decision(routing)
             if waited is Reassess.CANCELLED:
-                return await self._cancelled()
+                return await self._cancelled_by_operator()
             if isinstance(waited, DecisionRecord):
                 decision = waited
                 break
 
         await self.checkpoint()
         if self._cancel is not None:
-            return await self._cancelled()
-        if decision.decision is DecisionKind.REJECT:
-            outcome = await self._reject(claim, decision)
+            return await self._cancelled_by_operator()
+        if self._hardened:
+            # A Temporal cancellation from here on waits for the decision to be carried
+            # out instead of cutting a payout or a notice halfway.
+            self._execution = asyncio.create_task(self._execute(claim, decision))
+            outcome = await asyncio.shield(self._execution)
         else:
-            outcome = await self._pay(claim, decision)
+            outcome = await self._execute(claim, decision)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return outcome
+
+    async def _execute(self, claim: Claim, decision: DecisionRecord) -> ClaimOutcome:
+        if decision.decision is DecisionKind.REJECT:
+            return await self._reject(claim, decision)
+        return await self._pay(claim, decision)
+
+    async def _load_policy(self) -> ReviewPolicy:
+        """The review policy; while it cannot be read, the claim waits visibly for a fix."""
+        if not self._hardened:
+            return await workflow.execute_activity_method(
+                ReviewPolicyActivities.load_review_policy,
+                start_to_close_timeout=POLICY_TIMEOUT,
+                retry_policy=POLICY_RETRY,
+                summary="Load review policy and approver directory",
+            )
+        wait: PendingAction | None = None
+        pause = POLICY_WAIT_FIRST
+        while True:
+            try:
+                policy = await workflow.execute_activity_method(
+                    ReviewPolicyActivities.load_review_policy,
+                    start_to_close_timeout=POLICY_TIMEOUT,
+                    retry_policy=POLICY_ATTEMPTS_PER_WAIT,
+                    summary="Load review policy and approver directory",
+                )
+            except ActivityError as failure:
+                problem = str(failure.cause or failure)
+                now = workflow.now()
+                if wait is None:
+                    self.audit(AGENT_ACTOR, "load_policy", AuditOutcome.RECORDED, problem)
+                else:
+                    self._state.pending_actions.remove(wait)
+                wait = PendingAction(
+                    type=PendingActionType.CONFIGURATION,
+                    timeout=now + pause,
+                    created_at=wait.created_at if wait else now,
+                    trigger="timer: read the approvers file again",
+                    assignee="operators",
+                    on_timeout="read the approvers file again; keep waiting while it is invalid",
+                    detail=problem,
+                )
+                self._state.pending_actions.append(wait)
+                self.publish()
+                await workflow.sleep(pause, summary="waiting for a valid review policy")
+                pause = min(pause * 2, POLICY_WAIT_LONGEST)
+                continue
+            if wait is not None:
+                self._state.pending_actions.remove(wait)
+                self.audit(AGENT_ACTOR, "load_policy", AuditOutcome.RECORDED, "review policy read")
+                self.publish()
+            return policy
+
+    async def _register(self, claim: Claim) -> None:
+        """Put the claim in the claim history the duplicate search reads (not for what-ifs)."""
+        if not self._hardened or self._dry_run:
+            return
+        await workflow.execute_activity_method(
+            ClaimRegistry.register_reviewed_claim,
+            ReviewedClaim.of(claim),
+            start_to_close_timeout=POLICY_TIMEOUT,
+            retry_policy=SIDE_EFFECT_RETRY,
+            summary="Register the claim in the claim history",
+        )
+
+    @property
+    def _dry_run(self) -> bool:
+        """Only what-if reruns are dry runs: a property of the workflow type, not of its input."""
+        return False
 
     @workflow.query
     def state(self) -> ClaimState:
@@ -189,7 +376,7 @@ class ClaimReviewWorkflow:
     async def _run_until_interrupted(self, agent: ClaimAgent) -> AgentOutcome | None:
         """The agent's outcome, or None if an interrupt or a cancel stopped it mid-step."""
         self._restart_assessment = False
-        task = asyncio.create_task(agent.run())
+        task = self._agent_task = asyncio.create_task(agent.run())
         await workflow.wait_condition(
             lambda: task.done() or self._restart_assessment or self._cancel is not None
         )
@@ -215,9 +402,12 @@ class ClaimReviewWorkflow:
             evidence=result.evidence,
             policy=self._policy,
             no_assessment_because=result.stopped_because,
+            staff_notes=context.notes if self._hardened else (),
         )
         context.routing = routing
         context.proposal = self._propose(routing, result.assessment)
+        if self._hardened and result.evidence.coverage is None:
+            context.proposal.unverified = True
         return routing
 
     def _propose(
@@ -227,7 +417,10 @@ class ClaimReviewWorkflow:
         claim = self._state.context.claim
         amount = routing.proposed_payout
         message = assessment.customer_message if assessment else ""
-        if not message or "approved" not in message.lower():
+        if self._hardened and amount <= 0:
+            # Never announce a payment of zero; a person sets the amount or closes the claim.
+            message = _no_payment_message(claim)
+        elif not message or "approved" not in message.lower():
             message = (
                 f"Your claim {claim.claim_id} is approved; we are paying "
                 f"{money(amount)} {claim.currency}."
@@ -280,20 +473,60 @@ class ClaimReviewWorkflow:
 
     # -- waiting for people --------------------------------------------------------------
 
-    async def _await_decision(self, routing: RoutingDecision) -> DecisionRecord | Reassess:
-        """Wait for an authorised decision; remind, escalate, and handle whatever comes."""
-        self._decision = None
-        self._open_approval_wait()
-        self.transition(
-            Step.AWAITING_MANAGER_APPROVAL, "needs a human: " + "; ".join(routing.reasons)
+    async def _resume_wait(self) -> DecisionRecord | Reassess:
+        """A continued run picks up the human wait the previous run was in, deadline and all."""
+        if self._state.current_step is Step.AWAITING_DOCUMENTS:
+            return await self._wait_for_documents(self._state.pending_actions[0])
+        return await self._await_decision(None)
+
+    def _history_too_long(self) -> bool:
+        """Time to continue as new: Temporal suggests it, or a budget of the policy is spent."""
+        if not self._hardened or self._policy is None:
+            return False
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= self._policy.history_budget_events
+            or info.get_current_history_size() >= self._policy.history_budget_bytes
         )
+
+    async def _continue_as_new(self) -> None:
+        """Hand the whole review to a fresh run; only from a human wait, never mid-decision."""
+        assert self._policy is not None
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        info = workflow.info()
+        self.transition(
+            self._state.current_step,
+            f"continuing as new after {info.get_current_history_length()} events "
+            f"({info.get_current_history_size() // 1024} KiB of history)",
+        )
+        carried = CarriedReview(
+            state=self._state,
+            policy=self._policy,
+            escalation_level=self._escalation_level,
+            findings=self._findings,
+            documents_arrived=self._documents_arrived,
+        )
+        workflow.continue_as_new(args=[self._state.context.claim, carried])
+
+    async def _await_decision(self, routing: RoutingDecision | None) -> DecisionRecord | Reassess:
+        """Wait for an authorised decision; remind, escalate, and handle whatever comes.
+
+        `routing` None: a continued run goes on with the wait it carried.
+        """
+        self._decision = None
+        if routing is not None:
+            self._open_approval_wait()
+            self.transition(
+                Step.AWAITING_MANAGER_APPROVAL, "needs a human: " + "; ".join(routing.reasons)
+            )
         while True:
             wait = self._state.pending_actions[0]
             reminder = wait.next_reminder
             wake_at = min(reminder, wait.timeout) if reminder else wait.timeout
             try:
                 await workflow.wait_condition(
-                    self._approval_wait_over,
+                    lambda: self._approval_wait_over() or self._history_too_long(),
                     timeout=max(wake_at - workflow.now(), timedelta(0)),
                     timeout_summary="approval reminder"
                     if wake_at != wait.timeout
@@ -305,6 +538,8 @@ class ClaimReviewWorkflow:
                 else:
                     await self._escalate()
                 continue
+            if not self._approval_wait_over():
+                await self._continue_as_new()
             self._state.pending_actions.clear()
             if self._cancel is not None:
                 return Reassess.CANCELLED
@@ -406,16 +641,24 @@ class ClaimReviewWorkflow:
             Step.AWAITING_DOCUMENTS,
             f"{request.requested_by} asked {request.from_whom} for: {request.what}",
         )
+        return await self._wait_for_documents(wait)
+
+    async def _wait_for_documents(self, wait: PendingAction) -> Reassess:
+        assert self._policy is not None
+
+        def arrived_or_stopped() -> bool:
+            return (
+                self._documents_arrived
+                or self._cancel is not None
+                or self._preempted_by is not None
+            )
+
         while True:
             reminder = wait.next_reminder
             wake_at = reminder or wait.timeout
             try:
                 await workflow.wait_condition(
-                    lambda: (
-                        self._documents_arrived
-                        or self._cancel is not None
-                        or self._preempted_by is not None
-                    ),
+                    lambda: arrived_or_stopped() or self._history_too_long(),
                     timeout=max(wake_at - workflow.now(), timedelta(0)),
                     timeout_summary="documents reminder" if reminder else "documents deadline",
                 )
@@ -425,9 +668,11 @@ class ClaimReviewWorkflow:
                     continue
                 self._findings.append(
                     f"requested information not received within "
-                    f"{self._policy.documents_timeout_hours:g}h: {request.what}"
+                    f"{self._policy.documents_timeout_hours:g}h: {wait.detail}"
                 )
                 break
+            if not arrived_or_stopped():
+                await self._continue_as_new()
             break
         self._state.pending_actions.clear()
         self._preempted_by = None
@@ -443,31 +688,35 @@ class ClaimReviewWorkflow:
         amount = proposal.payout_amount
         self.transition(Step.EXECUTING, f"{decision.decision} by {decision.actor}")
         payout_id: str | None = None
-        if amount > 0 and self._options.dry_run:
+        if amount > 0 and self._dry_run:
             self.audit(
                 AGENT_ACTOR, "payout", AuditOutcome.RECORDED, f"dry run: would pay {money(amount)}"
             )
         elif amount > 0:
+            # One payout per claim id, whatever workflow carries the claim.
+            key = f"claim/{claim.claim_id}/payout"
+            approvers = list(proposal.approvals) or [decision.actor]
             receipt = await workflow.execute_activity_method(
                 PaymentActivities.issue_payout,
                 PayoutOrder(
-                    idempotency_key=f"{self._state.workflow_id}/payout",
+                    idempotency_key=key if self._hardened else f"{self._state.workflow_id}/payout",
                     claim_id=claim.claim_id,
                     payee_id=proposal.payee_id,
                     amount=amount,
                     currency=proposal.currency,
-                    approved_by=decision.actor,
+                    approved_by=approvers if self._hardened else [decision.actor],
                 ),
                 start_to_close_timeout=SIDE_EFFECT_TIMEOUT,
                 retry_policy=SIDE_EFFECT_RETRY,
                 summary=f"Pay {money(amount)} {claim.currency} to {proposal.payee_id}",
             )
             payout_id = receipt.payout_id
+        zero = self._hardened and amount <= 0
         await self._send(
             key="notice/approved",
             recipient=claim.claimant.email,
-            subject=f"Claim {claim.claim_id} approved",
-            body=proposal.customer_message,
+            subject=f"Claim {claim.claim_id} " + ("closed" if zero else "approved"),
+            body=_no_payment_message(claim) if zero else proposal.customer_message,
         )
         outcome = self._finish(OutcomeStatus.COMPLETED, decision, amount, payout_id)
         self.transition(Step.COMPLETED, f"paid {money(amount)} {claim.currency}")
@@ -506,11 +755,12 @@ class ClaimReviewWorkflow:
         self.transition(Step.CANCELLED, decision.comment)
         return outcome
 
-    async def _cancelled(self) -> ClaimOutcome:
+    async def _cancelled_by_operator(self) -> ClaimOutcome:
         assert self._cancel is not None
-        decision = self._record_decision(
-            self._cancel.operator, DecisionKind.CANCEL, self._cancel.reason
-        )
+        return await self._cancelled(self._cancel.operator, self._cancel.reason)
+
+    async def _cancelled(self, actor: str, reason: str) -> ClaimOutcome:
+        decision = self._record_decision(actor, DecisionKind.CANCEL, reason)
         self._state.pending_actions.clear()
         outcome = self._finish(OutcomeStatus.CANCELLED, decision, Decimal(0), None)
         self.transition(Step.CANCELLED, f"cancelled by {decision.actor}: {decision.comment}")
@@ -518,7 +768,7 @@ class ClaimReviewWorkflow:
         return outcome
 
     async def _send(self, *, key: str, recipient: str, subject: str, body: str) -> None:
-        if self._options.dry_run:
+        if self._dry_run:
             self.audit(
                 AGENT_ACTOR, "notice", AuditOutcome.RECORDED, f"dry run: would send {subject}"
             )
@@ -526,7 +776,11 @@ class ClaimReviewWorkflow:
         await workflow.execute_activity_method(
             PaymentActivities.send_notice,
             Notice(
-                idempotency_key=f"{self._state.workflow_id}/{key}",
+                idempotency_key=(
+                    f"claim/{self._state.context.claim.claim_id}/{key}"
+                    if self._hardened
+                    else f"{self._state.workflow_id}/{key}"
+                ),
                 claim_id=self._state.context.claim.claim_id,
                 recipient=recipient,
                 subject=subject,
@@ -560,146 +814,174 @@ class ClaimReviewWorkflow:
     # -- human actions: signals for the CLI and UI, updates for clients that need an answer
 
     @workflow.signal
-    def approve(self, payload: Any = None) -> None:
+    def approve(self, *args: Any) -> None:
         """Approve the proposed actions: `{"approver": ..., "comment": ...}`."""
-        self._signal(HumanAction.APPROVE, payload)
+        self._signal(HumanAction.APPROVE, args)
 
     @workflow.signal
-    def reject(self, payload: Any = None) -> None:
+    def reject(self, *args: Any) -> None:
         """Reject the claim: `{"approver": ..., "comment": ...}`."""
-        self._signal(HumanAction.REJECT, payload)
+        self._signal(HumanAction.REJECT, args)
 
     @workflow.signal
-    def edit(self, payload: Any = None) -> None:
+    def edit(self, *args: Any) -> None:
         """Change the proposed payout or message: `{"approver", "payout_amount", ...}`."""
-        self._signal(HumanAction.EDIT, payload)
+        self._signal(HumanAction.EDIT, args)
 
     @workflow.signal
-    def request_info(self, payload: Any = None) -> None:
+    def request_info(self, *args: Any) -> None:
         """Ask for more: `{"requested_by", "what", "from_whom"}`."""
-        self._signal(HumanAction.REQUEST_INFO, payload)
+        self._signal(HumanAction.REQUEST_INFO, args)
 
     @workflow.signal
-    def submit_document(self, payload: Any = None) -> None:
+    def submit_document(self, *args: Any) -> None:
         """A document arrives: `{"submitted_by", "document": {doc_id, kind, uri}}`."""
-        self._signal(HumanAction.SUBMIT_DOCUMENT, payload)
+        self._signal(HumanAction.SUBMIT_DOCUMENT, args)
 
     @workflow.signal
-    def pause(self, payload: Any = None) -> None:
+    def pause(self, *args: Any) -> None:
         """Hold the agent after the step in flight: `{"operator", "reason"}`."""
-        self._signal(HumanAction.PAUSE, payload)
+        self._signal(HumanAction.PAUSE, args)
 
     @workflow.signal
-    def resume(self, payload: Any = None) -> None:
+    def resume(self, *args: Any) -> None:
         """Let a paused agent go on: `{"operator"}`."""
-        self._signal(HumanAction.RESUME, payload)
+        self._signal(HumanAction.RESUME, args)
 
     @workflow.signal
-    def cancel(self, payload: Any = None) -> None:
+    def cancel(self, *args: Any) -> None:
         """End the review without executing anything: `{"operator", "reason"}`."""
-        self._signal(HumanAction.CANCEL, payload)
+        self._signal(HumanAction.CANCEL, args)
 
     @workflow.signal
-    def reassign(self, payload: Any = None) -> None:
+    def reassign(self, *args: Any) -> None:
         """Hand the claim to a person: `{"operator", "assignee"}`."""
-        self._signal(HumanAction.REASSIGN, payload)
+        self._signal(HumanAction.REASSIGN, args)
 
     @workflow.signal
-    def interrupt(self, payload: Any = None) -> None:
+    def interrupt(self, *args: Any) -> None:
         """New information; the assessment restarts: `{"operator", "information", "priority"}`."""
-        self._signal(HumanAction.INTERRUPT, payload)
+        self._signal(HumanAction.INTERRUPT, args)
 
     @workflow.update(name="approve")
-    def approve_update(self, payload: Any = None) -> ActionAccepted:
-        return self._update(HumanAction.APPROVE, payload)
+    def approve_update(self, *args: Any) -> ActionAccepted:
+        return self._update(HumanAction.APPROVE, args)
 
     @approve_update.validator
-    def _validate_approve(self, payload: Any = None) -> None:
-        self._validate(HumanAction.APPROVE, payload)
+    def _validate_approve(self, *args: Any) -> None:
+        self._validate(HumanAction.APPROVE, args)
 
     @workflow.update(name="reject")
-    def reject_update(self, payload: Any = None) -> ActionAccepted:
-        return self._update(HumanAction.REJECT, payload)
+    def reject_update(self, *args: Any) -> ActionAccepted:
+        return self._update(HumanAction.REJECT, args)
 
     @reject_update.validator
-    def _validate_reject(self, payload: Any = None) -> None:
-        self._validate(HumanAction.REJECT, payload)
+    def _validate_reject(self, *args: Any) -> None:
+        self._validate(HumanAction.REJECT, args)
 
     @workflow.update(name="edit")
-    def edit_update(self, payload: Any = None) -> ActionAccepted:
-        return self._update(HumanAction.EDIT, payload)
+    def edit_update(self, *args: Any) -> ActionAccepted:
+        return self._update(HumanAction.EDIT, args)
 
     @edit_update.validator
-    def _validate_edit(self, payload: Any = None) -> None:
-        self._validate(HumanAction.EDIT, payload)
+    def _validate_edit(self, *args: Any) -> None:
+        self._validate(HumanAction.EDIT, args)
 
     @workflow.update(name="request_info")
-    def request_info_update(self, payload: Any = None) -> ActionAccepted:
-        return self._update(HumanAction.REQUEST_INFO, payload)
+    def request_info_update(self, *args: Any) -> ActionAccepted:
+        return self._update(HumanAction.REQUEST_INFO, args)
 
     @request_info_update.validator
-    def _validate_request_info(self, payload: Any = None) -> None:
-        self._validate(HumanAction.REQUEST_INFO, payload)
+    def _validate_request_info(self, *args: Any) -> None:
+        self._validate(HumanAction.REQUEST_INFO, args)
 
     @workflow.update(name="submit_document")
-    def submit_document_update(self, payload: Any = None) -> ActionAccepted:
-        return self._update(HumanAction.SUBMIT_DOCUMENT, payload)
+    def submit_document_update(self, *args: Any) -> ActionAccepted:
+        return self._update(HumanAction.SUBMIT_DOCUMENT, args)
 
     @submit_document_update.validator
-    def _validate_submit_document(self, payload: Any = None) -> None:
-        self._validate(HumanAction.SUBMIT_DOCUMENT, payload)
+    def _validate_submit_document(self, *args: Any) -> None:
+        self._validate(HumanAction.SUBMIT_DOCUMENT, args)
 
     @workflow.update(name="pause")
-    def pause_update(self, payload: Any = None) -> ActionAccepted:
-        return self._update(HumanAction.PAUSE, payload)
+    def pause_update(self, *args: Any) -> ActionAccepted:
+        return self._update(HumanAction.PAUSE, args)
 
     @pause_update.validator
-    def _validate_pause(self, payload: Any = None) -> None:
-        self._validate(HumanAction.PAUSE, payload)
+    def _validate_pause(self, *args: Any) -> None:
+        self._validate(HumanAction.PAUSE, args)
 
     @workflow.update(name="resume")
-    def resume_update(self, payload: Any = None) -> ActionAccepted:
-        return self._update(HumanAction.RESUME, payload)
+    def resume_update(self, *args: Any) -> ActionAccepted:
+        return self._update(HumanAction.RESUME, args)
 
     @resume_update.validator
-    def _validate_resume(self, payload: Any = None) -> None:
-        self._validate(HumanAction.RESUME, payload)
+    def _validate_resume(self, *args: Any) -> None:
+        self._validate(HumanAction.RESUME, args)
 
     @workflow.update(name="cancel")
-    def cancel_update(self, payload: Any = None) -> ActionAccepted:
-        return self._update(HumanAction.CANCEL, payload)
+    def cancel_update(self, *args: Any) -> ActionAccepted:
+        return self._update(HumanAction.CANCEL, args)
 
     @cancel_update.validator
-    def _validate_cancel(self, payload: Any = None) -> None:
-        self._validate(HumanAction.CANCEL, payload)
+    def _validate_cancel(self, *args: Any) -> None:
+        self._validate(HumanAction.CANCEL, args)
 
     @workflow.update(name="reassign")
-    def reassign_update(self, payload: Any = None) -> ActionAccepted:
-        return self._update(HumanAction.REASSIGN, payload)
+    def reassign_update(self, *args: Any) -> ActionAccepted:
+        return self._update(HumanAction.REASSIGN, args)
 
     @reassign_update.validator
-    def _validate_reassign(self, payload: Any = None) -> None:
-        self._validate(HumanAction.REASSIGN, payload)
+    def _validate_reassign(self, *args: Any) -> None:
+        self._validate(HumanAction.REASSIGN, args)
 
     @workflow.update(name="interrupt")
-    def interrupt_update(self, payload: Any = None) -> ActionAccepted:
-        return self._update(HumanAction.INTERRUPT, payload)
+    def interrupt_update(self, *args: Any) -> ActionAccepted:
+        return self._update(HumanAction.INTERRUPT, args)
 
     @interrupt_update.validator
-    def _validate_interrupt(self, payload: Any = None) -> None:
-        self._validate(HumanAction.INTERRUPT, payload)
+    def _validate_interrupt(self, *args: Any) -> None:
+        self._validate(HumanAction.INTERRUPT, args)
 
-    def _check(self, action: HumanAction, payload: Any) -> Message | tuple[str, str]:
-        """The validated message, or (actor, why not) — the same test for every channel."""
+    @workflow.signal(dynamic=True)
+    def unknown_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        """A signal no handler knows (`aprove`) is recorded as refused, never silently lost."""
+        payload: Any = None
+        with contextlib.suppress(Exception):
+            payload = workflow.payload_converter().from_payload(args[0].payload) if args else None
+        self.audit(
+            _claimed_actor(payload),
+            _printable_name(name),
+            AuditOutcome.REFUSED,
+            f"unknown signal {_printable_name(name)!r}; the actions are: {KNOWN_ACTIONS}",
+        )
+
+    @workflow.update(dynamic=True)
+    def unknown_update(self, name: str, args: Sequence[RawValue]) -> None:
+        """Never runs: the validator refuses every unknown update, naming the known ones."""
+        raise _unknown_update(name)
+
+    @unknown_update.validator
+    def _validate_unknown_update(self, name: str, args: Sequence[RawValue]) -> None:
+        raise _unknown_update(name)
+
+    def _check(self, action: HumanAction, args: Sequence[Any]) -> Message | tuple[str, str]:
+        """The validated message, or (actor, why not) — the same test for every channel.
+
+        Every handler takes any arguments (`temporal workflow signal` can send several
+        `--input`s) and refuses what it cannot use, so no message can fail a workflow task.
+        """
+        payload = args[0] if args else None
         actor = _claimed_actor(payload)
+        if len(args) > 1:
+            return actor, (
+                f"invalid payload: {len(args)} inputs; send one JSON object, for example "
+                '{"approver": "maria"}'
+            )
         try:
             message = PAYLOADS[action].model_validate(payload)
         except ValidationError as invalid:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}"
-                for e in invalid.errors(include_url=False)
-            )
-            return actor, f"invalid payload: {problems}"
+            return actor, "invalid payload: " + _problems(invalid)
         refused = refusal(
             action,
             message,
@@ -707,25 +989,26 @@ class ClaimReviewWorkflow:
             policy=self._policy,
             escalation_level=self._escalation_level,
             decided=self._decision is not None,
+            hardened=self._hardened,
         )
         return (message.actor, refused) if refused is not None else message
 
-    def _signal(self, action: HumanAction, payload: Any) -> None:
-        checked = self._check(action, payload)
+    def _signal(self, action: HumanAction, args: Sequence[Any]) -> None:
+        checked = self._check(action, args)
         if isinstance(checked, tuple):
             self.audit(checked[0], action, AuditOutcome.REFUSED, checked[1])
             return
         self._apply(action, checked)
 
-    def _validate(self, action: HumanAction, payload: Any) -> None:
+    def _validate(self, action: HumanAction, args: Sequence[Any]) -> None:
         """Refuse before the update reaches history; the caller gets the reason."""
-        checked = self._check(action, payload)
+        checked = self._check(action, args)
         if isinstance(checked, tuple):
             raise ApplicationError(checked[1], type="ActionRefused", non_retryable=True)
 
-    def _update(self, action: HumanAction, payload: Any) -> ActionAccepted:
+    def _update(self, action: HumanAction, args: Sequence[Any]) -> ActionAccepted:
         # Checked again: another update may have won the race since the validator ran.
-        checked = self._check(action, payload)
+        checked = self._check(action, args)
         if isinstance(checked, tuple):
             self.audit(checked[0], action, AuditOutcome.REFUSED, checked[1])
             raise ApplicationError(checked[1], type="ActionRefused", non_retryable=True)
@@ -803,10 +1086,16 @@ class ClaimReviewWorkflow:
             return message.comment or "rejected"
         proposal.approvals.append(message.approver)
         needs_two = proposal.payout_amount > self._policy.four_eyes_above
-        if needs_two and len(proposal.approvals) < 2:
+        unverified = self._hardened and proposal.unverified and proposal.payout_amount > 0
+        if (needs_two or unverified) and len(proposal.approvals) < 2:
+            why = (
+                f"over {money(self._policy.four_eyes_above)}"
+                if needs_two
+                else "with no coverage check behind the amount"
+            )
             return (
-                f"first approval of {money(proposal.payout_amount)}; over "
-                f"{money(self._policy.four_eyes_above)} a second approver must confirm"
+                f"first approval of {money(proposal.payout_amount)}; {why} a second "
+                "approver must confirm"
             )
         self._decision = self._record_decision(
             message.approver, DecisionKind.APPROVE, message.comment
@@ -878,6 +1167,17 @@ class ClaimReviewWorkflow:
         )
 
     def audit(self, actor: str, action: str, outcome: AuditOutcome, detail: str) -> None:
+        """Record who did what. Past a limit, refusals are counted instead of listed.
+
+        Refused messages cost their sender nothing, so a flood of them must not grow the
+        state without bound; accepted actions are always listed.
+        """
+        if self._hardened:
+            detail = detail[:MAX_AUDIT_DETAIL]
+            refused = [e for e in self._state.audit_log if e.outcome is AuditOutcome.REFUSED]
+            if outcome is AuditOutcome.REFUSED and len(refused) >= MAX_LISTED_REFUSALS:
+                self._state.refusals_not_listed += 1
+                return
         entry = self._state.audit(
             at=workflow.now(), actor=actor, action=str(action), outcome=outcome, detail=detail
         )
@@ -933,6 +1233,11 @@ class ClaimReviewWorkflow:
             details += " — paused by an operator"
         if wait is not None and wait.type is PendingActionType.RATE_LIMIT:
             details += f"\n\nRate limited by the model provider until {wait.timeout:%H:%M:%S} UTC"
+        elif wait is not None and wait.type is PendingActionType.CONFIGURATION:
+            details += (
+                f"\n\nWaiting for a valid review policy (next try {wait.timeout:%H:%M:%S} UTC): "
+                f"{wait.detail}"
+            )
         elif wait is not None:
             details += (
                 f"\n\n{wait.type} — {assignee or 'unassigned'} "
@@ -959,8 +1264,12 @@ class ClaimWhatIfWorkflow(ClaimReviewWorkflow):
         self._state.transitions[0].reason = f"what-if rerun of {request.options.forked_from}"
 
     @workflow.run
-    async def run(self, request: WhatIfRequest) -> ClaimOutcome:  # type: ignore[override]
+    async def run(self, request: WhatIfRequest) -> ClaimOutcome:
         return await self._review(request.claim)
+
+    @property
+    def _dry_run(self) -> bool:
+        return True
 
 
 def _with_overrides(policy: ReviewPolicy, overrides: dict[str, Any]) -> ReviewPolicy:
@@ -983,5 +1292,48 @@ def _claimed_actor(payload: Any) -> str:
         for field in ("approver", "operator", "requested_by", "submitted_by"):
             value = payload.get(field)
             if isinstance(value, str) and value.strip():
-                return value.strip()[:64]
+                return _printable_name(value)
     return "unknown"
+
+
+def _printable_name(text: str) -> str:
+    """A name someone typed, safe to keep and show: control characters replaced, bounded."""
+    bad = {chr(int(code[2:], 16)) for code in control_characters(text)}
+    return "".join("\ufffd" if c in bad else c for c in text.strip()[:64]) or "unknown"
+
+
+def _problems(invalid: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}"
+        for e in invalid.errors(include_url=False)
+    )
+
+
+def _unknown_update(name: str) -> ApplicationError:
+    return ApplicationError(
+        f"unknown update {_printable_name(name)!r}; the actions are: {KNOWN_ACTIONS}",
+        type="ActionRefused",
+        non_retryable=True,
+    )
+
+
+def _no_payment_message(claim: Claim) -> str:
+    return (
+        f"Your claim {claim.claim_id} has been reviewed and closed; no payment is made "
+        "under it. Reply to this message if you have questions."
+    )
+
+
+# Stands in for an unusable input, so the state document exists while the review fails.
+_PLACEHOLDER_CLAIM = Claim.model_construct(
+    claim_id="invalid-input",
+    policy_number="-",
+    claimant=Claimant.model_construct(id="-", name="-", email="-"),
+    amount=Decimal("0.01"),
+    currency="USD",
+    incident_date=date(1970, 1, 1),
+    category=ClaimCategory.EXPENSE,
+    description="-",
+    documents=[],
+    submitted_by="-",
+)

@@ -9,9 +9,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from signals.messages import (
+    DecisionPayload,
     EditPayload,
     EmptyEditError,
     HumanAction,
+    InterruptPayload,
     Message,
     OperatorPayload,
     ReassignPayload,
@@ -19,8 +21,11 @@ from signals.messages import (
     edit_changes,
 )
 from workflows.authority import ReviewPolicy, operator_refusal, refusal_reason
-from workflows.claim import money
+from workflows.claim import MAX_DOCUMENTS, money
 from workflows.state import ClaimState, Step
+
+# Staff notes each later assessment reads; past this, fold what you know into one note.
+MAX_NOTES = 20
 
 DECISION_ACTIONS = {HumanAction.APPROVE, HumanAction.REJECT, HumanAction.EDIT}
 NOT_WHILE_PAYING = {
@@ -39,8 +44,14 @@ def refusal(
     policy: ReviewPolicy | None,
     escalation_level: int,
     decided: bool,
+    hardened: bool = True,
 ) -> str | None:
-    """Why `message` may not be acted on now, or None if it may."""
+    """Why `message` may not be acted on now, or None if it may.
+
+    `hardened` is False only while replaying reviews that began before these rules
+    (bounded documents and notes, no unconfirmed zero payouts, unverified payouts
+    capped at the claimed amount); they keep the rules they started with.
+    """
     if policy is None:
         return "the claim is still starting; try again in a moment"
     if message.expected_version is not None and message.expected_version != state.version:
@@ -54,13 +65,25 @@ def refusal(
     if step is Step.EXECUTING and action in NOT_WHILE_PAYING:
         return "the claim is executing its payout; it can no longer be stopped"
     if action in DECISION_ACTIONS or action is HumanAction.REQUEST_INFO:
-        return _decision_refusal(action, message, state, policy, escalation_level, decided)
+        return _decision_refusal(
+            action, message, state, policy, escalation_level, decided, hardened
+        )
     if action is HumanAction.SUBMIT_DOCUMENT:
         assert isinstance(message, SubmitDocumentPayload)
         doc_id = message.document.doc_id
         if any(d.doc_id == doc_id for d in state.context.supporting_docs):
             return f"document {doc_id} is already on file"
+        if hardened and len(state.context.supporting_docs) >= MAX_DOCUMENTS:
+            return (
+                f"the claim already has {MAX_DOCUMENTS} documents on file, the most it can "
+                "hold; send a single document that bundles the rest"
+            )
         return None
+    if hardened and isinstance(message, InterruptPayload) and len(state.context.notes) >= MAX_NOTES:
+        return (
+            f"the claim already carries {MAX_NOTES} staff notes, the most it can hold; "
+            "cancel and restart the review with the information summarised"
+        )
     return _operator_refusal(action, message, state, policy)
 
 
@@ -71,6 +94,7 @@ def _decision_refusal(
     policy: ReviewPolicy,
     escalation_level: int,
     decided: bool,
+    hardened: bool,
 ) -> str | None:
     if state.current_step is not Step.AWAITING_MANAGER_APPROVAL:
         return f"the claim is not awaiting a decision (it is {state.current_step})"
@@ -86,15 +110,36 @@ def _decision_refusal(
             return str(empty)
         new_amount = changes.get("payout_amount", amount)
         assert isinstance(new_amount, Decimal)
-        payable = state.context.evidence.payable_amount if state.context.evidence else amount
-        if new_amount > max(payable, proposal.payout_amount):
-            return (
-                f"payout {money(new_amount)} is more than the policy pays "
-                f"({money(payable)} {proposal.currency})"
-            )
+        if hardened and proposal.unverified:
+            claimed = state.context.claim_amount
+            if new_amount > claimed:
+                return (
+                    f"payout {money(new_amount)} is more than the claimed "
+                    f"{money(claimed)} {proposal.currency}"
+                )
+        else:
+            payable = state.context.evidence.payable_amount if state.context.evidence else amount
+            if new_amount > max(payable, proposal.payout_amount):
+                return (
+                    f"payout {money(new_amount)} is more than the policy pays "
+                    f"({money(payable)} {proposal.currency})"
+                )
         amount = new_amount
     if action is HumanAction.APPROVE and message.actor in proposal.approvals:
         return f"{message.actor} has already approved; the second approval must be someone else's"
+    if hardened and action is HumanAction.APPROVE and amount <= 0:
+        assert isinstance(message, DecisionPayload)
+        if not message.confirm_zero_payout:
+            how = (
+                "no tool established what the policy pays, so set the payout with `edit` "
+                f"(up to the claimed {money(state.context.claim_amount)})"
+                if proposal.unverified
+                else "edit the payout first"
+            )
+            return (
+                f"the proposed payout is {money(amount)}: {how}, reject the claim, or approve "
+                "with confirm_zero_payout=true to close it without paying anything"
+            )
     return refusal_reason(
         policy,
         approver_name=message.actor,

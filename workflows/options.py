@@ -10,11 +10,14 @@ from workflows.claim import Claim
 
 
 class ReviewOptions(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    """What a what-if may change. Whether side effects run is not among them.
 
-    # Side effects (payout, notices) are recorded, not executed, and the run ends at the
-    # first human gate instead of waiting there.
-    dry_run: bool = False
+    A what-if (`ClaimWhatIfWorkflow`) is always a dry run: payout and notices are recorded,
+    not executed, and it ends at the first human gate. A `dry_run` key in its input is
+    ignored (`extra="ignore"`), so no caller can make one pay.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
     # CLAIMS_LLM-style model spec for this review's model turns; None: the worker's.
     llm: str | None = None
     # Fields of the review policy to replace, such as {"auto_approval_limit": 2000}.

@@ -6,6 +6,7 @@ when every rule below agrees; anything else, including any doubt, goes to a huma
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from pydantic import BaseModel, Field
@@ -27,13 +28,23 @@ def route_claim(
     evidence: Evidence,
     policy: ReviewPolicy,
     no_assessment_because: str | None = None,
+    staff_notes: Sequence[str] = (),
 ) -> RoutingDecision:
-    """Auto-approve only a small, clean, confidently approved claim; send the rest to a human."""
+    """Auto-approve only a small, clean, confidently approved claim; send the rest to a human.
+
+    A staff note (an operator's interrupt) always sends the claim to a person: whatever
+    the model made of it, claimant text must never be able to outweigh staff.
+    """
     proposed = evidence.payable_amount
+    noted = [f"staff note on file: {_short(note)}" for note in staff_notes]
     if assessment is None:
-        reasons = [no_assessment_because or "no assessment from the model", *evidence.concerns]
+        reasons = [
+            no_assessment_because or "no assessment from the model",
+            *noted,
+            *evidence.concerns,
+        ]
         return RoutingDecision(auto_approve=False, proposed_payout=proposed, reasons=reasons)
-    reasons = []
+    reasons = list(noted)
     if assessment.recommendation is not Recommendation.APPROVE:
         reasons.append(f"model recommends {assessment.recommendation}")
     if proposed > policy.auto_approval_limit:
@@ -54,3 +65,7 @@ def route_claim(
         reasons.append("nothing is payable under the policy")
     reasons.extend(evidence.concerns)
     return RoutingDecision(auto_approve=not reasons, proposed_payout=proposed, reasons=reasons)
+
+
+def _short(note: str, limit: int = 160) -> str:
+    return note if len(note) <= limit else note[: limit - 1] + "…"

@@ -189,6 +189,9 @@ class ProposedActions(BaseModel):
     revision: int = 1
     edits: list[ProposalEdit] = Field(default_factory=list)
     approvals: list[str] = Field(default_factory=list)
+    # True when no tool established what the policy pays (the model failed before the
+    # coverage check): a person sets the payout, and a second person confirms it.
+    unverified: bool = False
 
 
 class InformationRequest(BaseModel):
