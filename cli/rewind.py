@@ -12,15 +12,23 @@ from rich.text import Text
 
 from activities.review_policy import load_review_policy_file
 from runtime.client import build_client
-from runtime.rewind import ForkResult, check_overrides, fork, parse_overrides, rollback
+from runtime.rewind import (
+    ForkResult,
+    RollbackResult,
+    check_overrides,
+    fork,
+    parse_overrides,
+    rollback,
+)
 from runtime.settings import Settings
+from runtime.text import printable
 from workflows.claim import money
 from workflows.state import ClaimState
 
 
 def comparison(result: ForkResult) -> Table:
     """Original against what-if, side by side, for the questions a reviewer asks."""
-    table = Table(title=f"What-if: {result.workflow_id}", title_justify="left")
+    table = Table(title=Text(f"What-if: {printable(result.workflow_id)}"), title_justify="left")
     for column in ("", "original", "what-if"):
         table.add_column(column)
 
@@ -57,6 +65,21 @@ def comparison(result: ForkResult) -> Table:
     return table
 
 
+def rolled_back(claim_id: str, version: int, result: RollbackResult, reapply_signals: bool) -> str:
+    """What a rollback did, naming the run it reset when that was an earlier one."""
+    text = (
+        f"claim-{printable(claim_id)} rolled back to version {version}; new run {result.new_run_id}"
+    )
+    if result.earlier_run:
+        text += (
+            f" (version {version} was in the earlier {result.reset_run}, which was reset; "
+            "the run that was current has ended)"
+        )
+    if reapply_signals:
+        text += " (later signals re-applied)"
+    return text
+
+
 def register(
     app: typer.Typer, console: Console, run: Callable[[Coroutine[Any, Any, None]], None]
 ) -> None:
@@ -76,12 +99,8 @@ def register(
 
         async def go() -> None:
             client = await build_client()
-            run_id = await rollback(client, claim_id, to_version, reason, reapply_signals)
-            console.print(
-                f"claim-{claim_id} rolled back to version {to_version}; new run {run_id}"
-                + (" (later signals re-applied)" if reapply_signals else ""),
-                highlight=False,
-            )
+            result = await rollback(client, claim_id, to_version, reason, reapply_signals)
+            console.print(Text(rolled_back(claim_id, to_version, result, reapply_signals)))
 
         run(go())
 
@@ -113,10 +132,11 @@ def register(
                 overrides=overrides,
             )
             console.print(comparison(result))
+            what_if = printable(result.workflow_id.removeprefix("claim-"))
             console.print(
-                f"Inspect it: claims show {result.workflow_id.removeprefix('claim-')} "
-                "(side effects were recorded, not executed)",
-                highlight=False,
+                Text(
+                    f"Inspect it: claims show {what_if} (side effects were recorded, not executed)"
+                )
             )
 
         run(go())

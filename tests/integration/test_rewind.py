@@ -74,15 +74,17 @@ async def test_rollback_reruns_from_a_version_and_refuses_once_paid(
     waiting = await eventually(state, lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL)
     await act(client, claim.claim_id, HumanAction.REJECT, {"approver": "maria", "comment": "x"})
     rejected = await handle.result()
+    rejected_run = (await handle.describe()).run_id
 
-    new_run = await rollback(client, claim.claim_id, waiting.version, "wrong", False)
+    rolled = await rollback(client, claim.claim_id, waiting.version, "wrong", False)
     again = await eventually(state, lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL)
     await act(client, claim.claim_id, HumanAction.APPROVE, {"approver": "maria"})
-    paid = await client.get_workflow_handle(handle.id, run_id=new_run).result()
+    paid = await client.get_workflow_handle(handle.id, run_id=rolled.new_run_id).result()
     with pytest.raises(RewindError, match="payout was already issued"):
         await rollback(client, claim.claim_id, waiting.version, "again", False)
 
     assert OutcomeStatus.REJECTED == rejected.status
+    assert (False, rejected_run) == (rolled.earlier_run, rolled.reset_run_id)
     assert (waiting.version, []) == (again.version, again.audit_log)
     assert "completed" == paid["status"]
     assert 1 == len(Ledger(tmp_path / "ledger.db").payouts_for(claim.claim_id))
