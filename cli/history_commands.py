@@ -18,6 +18,8 @@ from cli.replay import HistoryFileError, describe, history_paths, load_history, 
 from cli.timeline import Kind, timeline_rows, timeline_table
 from runtime.client import build_client
 from runtime.errors import UserFacingError
+from runtime.runs import EarlierRun, earlier_runs, fetch_run_history, parse_run_id
+from runtime.text import printable
 from signals.client import claim_handle
 
 CommandWrapper = Callable[[Callable[..., Coroutine[Any, Any, None]]], Callable[..., None]]
@@ -35,6 +37,14 @@ async def timeline(
             help="read an exported history (`claims history export`) instead of the server",
         ),
     ] = None,
+    run: Annotated[
+        str | None,
+        typer.Option(
+            "--run",
+            help="show this run of the claim (a review that grew long continues as new "
+            "runs; the timeline lists them)",
+        ),
+    ] = None,
 ) -> None:
     """Show what happened to a claim, in order: model turns, tools, people, timers, steps."""
     if (claim_id is None) == (file is None):
@@ -42,20 +52,30 @@ async def timeline(
             "name a claim (`claims timeline CLM-1002`) or an exported history "
             "(`claims timeline --file CLM-1002.json`), one of the two"
         )
+    earlier: list[EarlierRun] = []
+    more = False
     if file is not None:
+        if run is not None:
+            raise UserFacingError(
+                "--run picks a run of a claim on the server; an exported file is one run already"
+            )
         try:
             events = load_history(file).events
         except HistoryFileError as error:
             raise UserFacingError(
                 f"{file}: {error}; export one with `claims history export CLAIM_ID FILE`"
             ) from None
-        title = f"Timeline of {file.name}"
+        title = f"Timeline of {printable(file.name)}"
     else:
         assert claim_id is not None
+        run_id = parse_run_id(run) if run is not None else None
         client = await build_client()
-        handle = claim_handle(client, claim_id)
-        events = (await handle.fetch_history()).events
-        title = f"Timeline of claim {claim_id} ({handle.id})"
+        workflow_id = claim_handle(client, claim_id).id
+        events = (await fetch_run_history(client, workflow_id, run_id, f"run {run_id}")).events
+        title = f"Timeline of claim {printable(claim_id)} ({printable(workflow_id)})" + (
+            f", run {run_id}" if run_id else ""
+        )
+        earlier, more = await earlier_runs(client, workflow_id, events[0])
     rows = timeline_rows(events)
     console.print(timeline_table(rows, title=f"{title}: {len(events)} events, {len(rows)} shown"))
     if any(row.kind is Kind.SIGNAL for row in rows):
@@ -66,6 +86,28 @@ async def timeline(
                 style="dim",
             )
         )
+    if earlier:
+        assert claim_id is not None
+        console.print(Text(earlier_runs_note(claim_id, earlier, more)))
+
+
+def earlier_runs_note(claim_id: str, runs: list[EarlierRun], more: bool) -> str:
+    """The runs before the one shown, newest first, and how to show one."""
+    lines = [
+        f"This run continued from {len(runs)}{' or more' if more else ''} earlier "
+        f"run{'s' if len(runs) > 1 or more else ''} (newest first):"
+    ]
+    for earlier in runs:
+        when = (
+            f"started {earlier.started_at:%Y-%m-%d %H:%M:%S} UTC"
+            if earlier.started_at
+            else "its history is no longer on the server"
+        )
+        lines.append(f"  {earlier.run_id}  {when}")
+    if more:
+        lines.append("  ... and older runs; show the oldest listed to see more")
+    lines.append(f"Show one with `claims timeline {printable(claim_id)} --run RUN_ID`.")
+    return "\n".join(lines)
 
 
 async def replay(

@@ -569,8 +569,8 @@ def _marker(event: HistoryEvent) -> Described:
 
 
 def timeline_table(rows: Sequence[TimelineRow], title: str) -> Table:
-    """Every cell literal text: nothing from a payload is ever read as markup."""
-    table = Table(title=title, title_justify="left")
+    """Every cell and the title literal text: nothing is ever read as markup."""
+    table = Table(title=Text(title), title_justify="left")
     table.add_column("time (UTC)", no_wrap=True)
     table.add_column("offset", justify="right", no_wrap=True)
     table.add_column("kind", no_wrap=True)

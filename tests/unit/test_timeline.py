@@ -25,7 +25,9 @@ from temporalio.api.history.v1 import (
 )
 from temporalio.client import WorkflowHistory
 
+from cli.history_commands import earlier_runs_note
 from cli.timeline import Kind, TimelineRow, format_offset, timeline_rows, timeline_table
+from runtime.runs import EarlierRun
 from workflows.tools import TOOLS
 
 HISTORIES = Path(__file__).parent.parent / "histories"
@@ -318,3 +320,39 @@ def test_payload_text_is_shown_literally_never_as_markup() -> None:
     assert "approve signal by [bold red]eve[/]" in text
     assert "[link=https://x.example]click[/link]" in text
     assert "\x1b" not in text
+
+
+def test_the_title_is_shown_literally_never_as_markup() -> None:
+    """A file or claim named with brackets keeps them."""
+    console = Console(record=True, width=300, color_system=None)
+
+    console.print(timeline_table([], title="Timeline of [red]x[/red].json"))
+
+    assert "Timeline of [red]x[/red].json" in console.export_text()
+
+
+def test_earlier_runs_are_listed_newest_first_with_how_to_show_one() -> None:
+    """A claim that continued as new twice: both runs, when they started, the command."""
+    runs = [
+        EarlierRun("0199e6f1-0000-7000-8000-000000000002", T0 + timedelta(hours=5)),
+        EarlierRun("0199e6f1-0000-7000-8000-000000000001", T0),
+    ]
+
+    assert (
+        "This run continued from 2 earlier runs (newest first):\n"
+        "  0199e6f1-0000-7000-8000-000000000002  started 2026-11-27 14:00:00 UTC\n"
+        "  0199e6f1-0000-7000-8000-000000000001  started 2026-11-27 09:00:00 UTC\n"
+        "Show one with `claims timeline CLM-1002 --run RUN_ID`."
+    ) == earlier_runs_note("CLM-1002", runs, more=False)
+
+
+def test_a_cut_list_of_runs_and_a_run_whose_history_is_gone_say_so() -> None:
+    """One run listed of more; its history removed; the claim id printed with its escape."""
+    runs = [EarlierRun("0199e6f1-0000-7000-8000-000000000002", None)]
+
+    assert (
+        "This run continued from 1 or more earlier runs (newest first):\n"
+        "  0199e6f1-0000-7000-8000-000000000002  its history is no longer on the server\n"
+        "  ... and older runs; show the oldest listed to see more\n"
+        "Show one with `claims timeline CLM-\\x1b[2J --run RUN_ID`."
+    ) == earlier_runs_note("CLM-\x1b[2J", runs, more=True)
