@@ -25,6 +25,7 @@ from activities.payments import Ledger, PaymentActivities
 from activities.records import SystemOfRecord
 from activities.review_policy import ReviewPolicyActivities, load_review_policy_file
 from runtime.client import build_client
+from runtime.datadir import ensure_data_paths
 from runtime.errors import UserFacingError
 from runtime.logs import configure_logging, get_logger
 from runtime.settings import Settings
@@ -50,6 +51,7 @@ def build_activities(settings: Settings, llm: LlmSettings | None = None) -> list
     Called before connecting to Temporal, so a wrong CLAIMS_LLM or approvers file is
     reported as such, not hidden behind a connection error.
     """
+    ensure_data_paths(settings, with_server=False)
     llm = llm or LlmSettings.from_env({**os.environ, "CLAIMS_LLM": settings.llm})
     load_review_policy_file(settings.approvers_file)
     records = SystemOfRecord.open(settings.records_db, seed=settings.records_file)

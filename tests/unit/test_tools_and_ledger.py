@@ -18,6 +18,7 @@ from workflows.claim import Claim
 from workflows.tools import (
     CheckCoverageArgs,
     CheckCurrencyLimitArgs,
+    ClaimHistoryQuery,
     InventoryDocumentsArgs,
     ScreenWatchlistArgs,
     SearchClaimHistoryArgs,
@@ -89,8 +90,11 @@ async def test_coverage_refuses_what_the_policy_does_not_cover(
 
 async def test_claim_history_flags_the_duplicate(tools: EvidenceTools) -> None:
     claim = sample_claim("CLM-1004")
-    args = SearchClaimHistoryArgs(
-        claimant_id=claim.claimant.id, amount=claim.amount, incident_date=claim.incident_date
+    args = ClaimHistoryQuery.for_claim(
+        claim,
+        SearchClaimHistoryArgs(
+            claimant_id=claim.claimant.id, amount=claim.amount, incident_date=claim.incident_date
+        ),
     )
 
     history = await ActivityEnvironment().run(tools.search_claim_history, args)
