@@ -6,10 +6,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 
 from activities.payments import Ledger
 from runtime.devserver import DevServer
 from runtime.rewind import RewindError, fork, rollback, state_at_version
+from runtime.runs import earlier_runs
+from runtime.settings import EXAMPLES_DIR
 from signals.client import act, claim_handle
 from signals.messages import HumanAction
 from starter import start_claim
@@ -124,3 +127,66 @@ async def test_a_what_if_fork_reruns_dry_and_reports_the_difference(
     )
     assert Step.AWAITING_MANAGER_APPROVAL == looser.original.current_step
     assert [] == Ledger(tmp_path / "ledger.db").payouts_for(claim.claim_id)
+
+
+async def test_show_timeline_and_rollback_reach_a_version_in_an_earlier_run(
+    dev_server: DevServer, worker_process: WorkerProcess, tmp_path: Path
+) -> None:
+    """Refused signals push a waiting claim past a 100-event budget, so it continues as
+    new; the wait's version is in the first run: it is rebuilt from that run, the
+    timeline of the latest run names the first, and rollback resets the first run (ending
+    the second), after which one approval pays once and a second rollback is refused."""
+    policy = tmp_path / "approvers.toml"
+    policy.write_text(
+        "history_budget_events = 100\n"
+        + (EXAMPLES_DIR / "approvers.toml").read_text(encoding="utf-8")
+    )
+    client = await dev_server.start()
+    worker_process(CLAIMS_APPROVERS_FILE=str(policy))
+    claim = unique_claim("CLM-1002")
+    await start_claim(client, claim, QUEUE)
+    handle = claim_handle(client, claim.claim_id)
+    waiting = await eventually(
+        lambda: handle.query(ClaimReviewWorkflow.state),
+        lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL,
+    )
+    [first_run] = waiting.runs
+
+    for k in range(1000):
+        await handle.signal(ClaimReviewWorkflow.approve, {"approver": f"mallory-{k}"})
+        if (await handle.describe()).run_id != first_run.run_id:
+            break
+    continued = await eventually(
+        lambda: client.get_workflow_handle(handle.id).query(ClaimReviewWorkflow.state),
+        lambda s: len(s.runs) == 2,
+        within=60,
+    )
+    second_run = continued.runs[1]
+    cut = next(t.version for t in continued.transitions if t.reason.startswith("continuing as"))
+    latest = await client.get_workflow_handle(handle.id).fetch_history()
+    earlier, more = await earlier_runs(client, handle.id, latest.events[0])
+
+    at_wait = await state_at_version(client, claim.claim_id, waiting.version)
+    rolled = await rollback(client, claim.claim_id, waiting.version, "wrong", False)
+    again = await eventually(
+        lambda: client.get_workflow_handle(handle.id).query(ClaimReviewWorkflow.state),
+        lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL and len(s.runs) == 1,
+    )
+    await act(client, claim.claim_id, HumanAction.APPROVE, {"approver": "maria"})
+    paid = await client.get_workflow_handle(handle.id, run_id=rolled.new_run_id).result()
+    ended = await client.get_workflow_handle(handle.id, run_id=second_run.run_id).describe()
+    with pytest.raises(RewindError, match="payout was already issued"):
+        await rollback(client, claim.claim_id, waiting.version, "again", False)
+
+    assert (1, cut + 1) == (first_run.first_version, second_run.first_version)
+    assert waiting.model_dump() == at_wait.model_dump()
+    assert ([first_run.run_id], False) == ([r.run_id for r in earlier], more)
+    assert (True, first_run.run_id) == (rolled.earlier_run, rolled.reset_run_id)
+    assert f"run {first_run.run_id} (versions 1 to {cut})" == rolled.reset_run
+    assert (waiting.version, [rolled.new_run_id]) == (
+        again.version,
+        [r.run_id for r in again.runs],
+    )
+    assert WorkflowExecutionStatus.TERMINATED == ended.status
+    assert "completed" == paid["status"]
+    assert 1 == len(Ledger(tmp_path / "ledger.db").payouts_for(claim.claim_id))
