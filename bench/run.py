@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import statistics
@@ -31,17 +32,48 @@ from bench.bare import BareWorkflow, noop
 from runtime.devserver import DevServer
 from runtime.logs import configure_logging
 from runtime.ports import free_port
+from runtime.settings import EXAMPLES_DIR
 from signals.client import claim_handle
 from starter import start_claim
 from tests.helpers import eventually, sample_claim, settings_in
 from worker import create_worker
+from workflows.claim import Claim
 from workflows.claim_review import ClaimReviewWorkflow
 from workflows.state import Step
 
-# Activities one auto-approved claim runs: review policy, two model turns, six tools,
-# payout and notice.
-ACTIVITIES_PER_CLAIM = 11
+# Activities one auto-approved claim runs: review policy, registration in the claim
+# history, two model turns, six tools, payout and notice.
+ACTIVITIES_PER_CLAIM = 12
 RESULTS = Path(__file__).parent / "results"
+# Each benchmark claim comes from its own employee under its own policy: copies of one
+# claim would be near duplicates of each other, and duplicates go to a person.
+BENCH_CLAIMANTS = 5000
+_claimants = itertools.count()
+
+
+def bench_records(directory: Path) -> Path:
+    """The example records plus one expense policy per benchmark claimant."""
+    records = json.loads((EXAMPLES_DIR / "records.json").read_text())
+    [template] = [p for p in records["policies"] if p["policy_number"] == "POL-EXP-100"]
+    records["policies"].extend(
+        template | {"policy_number": f"BENCH-POL-{i}", "holder_id": f"BENCH-EMP-{i}"}
+        for i in range(BENCH_CLAIMANTS)
+    )
+    path = directory / "bench-records.json"
+    path.write_text(json.dumps(records))
+    return path
+
+
+def auto_approvable(prefix: str) -> Claim:
+    """A clean small expense claim from a claimant no other benchmark claim shares."""
+    i = next(_claimants) % BENCH_CLAIMANTS
+    claim = sample_claim("CLM-1001", claim_id=f"{prefix}-{uuid.uuid4().hex[:10]}")
+    return claim.model_copy(
+        update={
+            "policy_number": f"BENCH-POL-{i}",
+            "claimant": claim.claimant.model_copy(update={"id": f"BENCH-EMP-{i}"}),
+        }
+    )
 
 
 @dataclass
@@ -104,7 +136,7 @@ def median_cpu(rounds: list[Round]) -> dict[str, float | None]:
 
 
 async def claims_round(client: Client, task_queue: str, n: int) -> float:
-    claims = [sample_claim("CLM-1001", claim_id=f"B-{uuid.uuid4().hex[:10]}") for _ in range(n)]
+    claims = [auto_approvable("B") for _ in range(n)]
     started = time.perf_counter()
     await asyncio.gather(*(start_claim(client, c, task_queue) for c in claims))
     await asyncio.gather(*(claim_handle(client, c.claim_id).result() for c in claims))
@@ -160,7 +192,7 @@ async def history_size(client: Client, claim_id: str) -> tuple[int, int]:
 
 async def main(claims: int, rounds: int, latency_samples: int) -> Report:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = settings_in(Path(tmp))
+        settings = settings_in(Path(tmp), CLAIMS_RECORDS_FILE=str(bench_records(Path(tmp))))
         server = DevServer(db_file=Path(tmp) / "bench.db", port=free_port(), ui_port=None)
         client = await server.start()
         bare_queue = f"bare-{uuid.uuid4().hex[:6]}"
@@ -182,7 +214,7 @@ async def main(claims: int, rounds: int, latency_samples: int) -> Report:
                         results.append(await measured(server, claims, run_round()))
                     sides.reverse()  # the other side goes first in the next pair
                 latencies = await signal_latencies(client, settings.task_queue, latency_samples)
-                auto = sample_claim("CLM-1001", claim_id=f"H-{uuid.uuid4().hex[:8]}")
+                auto = auto_approvable("H")
                 await start_claim(client, auto, settings.task_queue)
                 await claim_handle(client, auto.claim_id).result()
                 auto_size = await history_size(client, auto.claim_id)
