@@ -247,10 +247,22 @@ async def approve(
     approver: AsOption,
     comment: CommentOption = "",
     expected_version: ExpectedVersion = None,
+    confirm_zero_payout: Annotated[
+        bool,
+        typer.Option(
+            "--confirm-zero-payout",
+            help="approve a payout of 0.00: close the claim without paying anything",
+        ),
+    ] = False,
     as_signal: SignalFlag = False,
 ) -> None:
     """Approve a claim's proposed payout and message."""
-    payload = {"approver": approver, "comment": comment, "expected_version": expected_version}
+    payload = {
+        "approver": approver,
+        "comment": comment,
+        "expected_version": expected_version,
+        "confirm_zero_payout": confirm_zero_payout,
+    }
     await _act(HumanAction.APPROVE, claim_id, payload, as_signal)
 
 
@@ -282,7 +294,8 @@ async def edit(
     """Edit the proposed payout or customer message before it executes."""
     payload = {
         "approver": approver,
-        "payout_amount": str(amount) if amount is not None else None,
+        # A JSON number: the claim refuses amounts sent as text.
+        "payout_amount": float(amount) if amount is not None else None,
         "customer_message": message,
         "comment": comment,
         "expected_version": expected_version,
