@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from temporalio.workflow import NondeterminismError
 
 # The sandbox re-imports this module; models must be the same classes the workflow uses.
 with workflow.unsafe.imports_passed_through():
+    from workflows.claim import workflow_id_for
     from workflows.claim_review import ClaimReviewWorkflow
     from workflows.state import ClaimOutcome
 
@@ -22,7 +25,11 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 def load(path: Path) -> WorkflowHistory:
-    return WorkflowHistory.from_json(path.stem, path.read_text())
+    """The history under the workflow id it ran with (`claim-<claim_id>`, checked by the run)."""
+    text = path.read_text()
+    started = json.loads(text)["events"][0]["workflowExecutionStartedEventAttributes"]
+    claim = json.loads(base64.b64decode(started["input"]["payloads"][0]["data"]))
+    return WorkflowHistory.from_json(workflow_id_for(claim["claim_id"]), text)
 
 
 def test_the_corpus_covers_every_path() -> None:
@@ -39,6 +46,23 @@ def test_the_corpus_covers_every_path() -> None:
         "reject_before_rejected_before_notice_patch",
         # Recorded before the `search-attribute-resting-steps` patch.
         "auto_approve_before_resting_steps_patch",
+        # Everything untrusted bounded and audited: new paths, and every path as it was.
+        "temporal_cancellation",
+        "continued_as_new_first_run",
+        "continued_as_new",
+        *(
+            f"{path}_before_untrusted_input_patch"
+            for path in (
+                "auto_approve",
+                "manual_approve",
+                "refused_then_approved",
+                "reject",
+                "timeout_escalation",
+                "edit_then_approve",
+                "request_info",
+                "pause_interrupt_cancel",
+            )
+        ),
     } <= {p.stem for p in HISTORIES}
 
 

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -26,6 +26,7 @@ from runtime.client import ensure_search_attributes
 from runtime.devserver import DevServer
 from runtime.logs import configure_logging
 from runtime.ports import free_port
+from runtime.settings import EXAMPLES_DIR
 from signals.client import act, claim_handle
 from signals.messages import HumanAction
 from starter import start_claim
@@ -35,6 +36,7 @@ from workflows.claim_review import ClaimReviewWorkflow
 from workflows.state import Step
 
 HERE = Path(__file__).parent
+FLOOD = 300
 Scenario = Callable[[Client, str], Awaitable[str]]
 
 
@@ -145,6 +147,36 @@ async def pause_interrupt_cancel(client: Client, task_queue: str) -> str:
     return claim.claim_id
 
 
+async def temporal_cancellation(client: Client, task_queue: str) -> str:
+    claim = sample_claim("CLM-1002", claim_id="REPLAY-TEMPORAL-CANCEL")
+    await start_claim(client, claim, task_queue)
+    await _until_waiting(client, claim.claim_id)
+    handle = claim_handle(client, claim.claim_id)
+    await handle.signal("approve", args=[{"approver": "maria"}, {}])
+    await handle.signal("aprove", {"approver": "maria"})
+    await handle.cancel()
+    await handle.result()
+    return claim.claim_id
+
+
+async def continued_as_new(client: Client, task_queue: str) -> str:
+    """A flood of refused signals between two approvals: the review continues as new."""
+    claim = sample_claim("CLM-1003", claim_id="REPLAY-CONTINUED", amount=12800)
+    await start_claim(client, claim, task_queue)
+    await _until_waiting(client, claim.claim_id)
+    await act(client, claim.claim_id, HumanAction.APPROVE, {"approver": "maria"})
+    handle = claim_handle(client, claim.claim_id)
+    for number in range(FLOOD):
+        await handle.signal("approve", {"approver": "mallory", "comment": f"flood {number}"})
+    await eventually(lambda: handle.query(ClaimReviewWorkflow.state), lambda s: len(s.runs) > 1)
+    await act(client, claim.claim_id, HumanAction.APPROVE, {"approver": "dana"})
+    await handle.result()
+    state = await handle.query(ClaimReviewWorkflow.state)
+    first = client.get_workflow_handle(claim.workflow_id, run_id=state.runs[0].run_id)
+    await _export_history(await first.fetch_history(), "continued_as_new_first_run")
+    return claim.claim_id
+
+
 async def timeout_escalation(env: WorkflowEnvironment, task_queue: str) -> str:
     claim = sample_claim("CLM-1002", claim_id="REPLAY-ESCALATE")
     await start_claim(env.client, claim, task_queue)
@@ -157,7 +189,10 @@ async def timeout_escalation(env: WorkflowEnvironment, task_queue: str) -> str:
 
 
 async def _export(client: Client, claim_id: str, name: str) -> None:
-    history = await claim_handle(client, claim_id).fetch_history()
+    await _export_history(await claim_handle(client, claim_id).fetch_history(), name)
+
+
+async def _export_history(history: WorkflowHistory, name: str) -> None:
     path = HERE / f"{name}.json"
     path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
     print(f"{path.name}: {len(history.events)} events")
@@ -165,7 +200,13 @@ async def _export(client: Client, claim_id: str, name: str) -> None:
 
 async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = settings_in(Path(tmp))
+        # A small history budget, so that the flood scenario continues as new quickly.
+        approvers = Path(tmp) / "approvers.toml"
+        approvers.write_text(
+            f"history_budget_events = {FLOOD // 2}\n"
+            + (EXAMPLES_DIR / "approvers.toml").read_text()
+        )
+        settings = settings_in(Path(tmp), CLAIMS_APPROVERS_FILE=str(approvers))
         server = DevServer(db_file=Path(tmp) / "temporal.db", port=free_port(), ui_port=None)
         client = await server.start()
         try:
@@ -178,6 +219,8 @@ async def main() -> None:
                     edit_then_approve,
                     request_info,
                     pause_interrupt_cancel,
+                    temporal_cancellation,
+                    continued_as_new,
                 ]
                 for scenario in scenarios:
                     claim_id = await scenario(client, settings.task_queue)
