@@ -216,6 +216,29 @@ async def test_a_zero_payout_closes_only_when_the_person_says_so(
     assert [f"Claim {claim.claim_id} closed"] == [subject for _, subject in notices]
 
 
+async def test_a_copy_of_a_paid_claim_under_a_new_id_goes_to_a_person(
+    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
+) -> None:
+    """Same claimant, policy and incident date, a lower amount: never auto-approved."""
+    original = unique_claim("CLM-1001")
+    copy = unique_claim("CLM-1001", amount=399)
+    async with claims_worker() as (_, settings):
+        paid = await (await start(time_env.client, original, settings.task_queue)).result()
+        handle = await start(time_env.client, copy, settings.task_queue)
+        waiting = await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
+        await handle.signal(ClaimReviewWorkflow.reject, {"approver": "maria"})
+        await handle.result()
+        ledger = Ledger(settings.ledger_db)
+
+    assert OutcomeStatus.COMPLETED == paid.status
+    assert waiting.context.routing is not None
+    assert any(
+        r.startswith(f"possible duplicate of {original.claim_id}")
+        for r in waiting.context.routing.reasons
+    )
+    assert [] == ledger.payouts_for(copy.claim_id)
+
+
 # -- claims that one message must not kill ------------------------------------------------
 
 

@@ -197,7 +197,10 @@ class Evidence(BaseModel):
         if self.coverage is not None and not self.coverage.covered:
             found.extend(self.coverage.reasons or ["not covered"])
         if self.history is not None:
-            found.extend(f"possible duplicate of {p.claim_id}" for p in self.history.duplicates)
+            found.extend(
+                f"possible duplicate of {p.claim_id}" + (f" ({p.reason})" if p.reason else "")
+                for p in self.history.duplicates
+            )
         if self.watchlist is not None:
             found.extend(f"watch-list: {hit}" for hit in self.watchlist.hits)
         if self.documents is not None and self.documents.missing:
