@@ -17,18 +17,23 @@ from pathlib import Path
 
 from google.protobuf.json_format import ParseError
 from temporalio.api.enums.v1 import EventType
-from temporalio.api.history.v1 import HistoryEvent
+from temporalio.api.history.v1 import HistoryEvent, WorkflowExecutionStartedEventAttributes
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
+from cli.timeline import decode_payload
 from runtime.settings import WORKFLOW_TYPE
+from workflows.claim import workflow_id_for
 from workflows.claim_review import ClaimReviewWorkflow
 
 # Replaying a prefix of a history is quick; a prefix that hangs is given up on.
 PREFIX_REPLAY_TIMEOUT_SECONDS = 10.0
+# Temporal ends a history at 50 MB; as JSON, with payloads in base64, that is under
+# twice as much. A bigger file is not a history, and is not read into memory.
+HISTORY_FILE_LIMIT_BYTES = 128 * 2**20
 
 _EVENT_IN_MESSAGE = re.compile(r"HistoryEvent\(id: (\d+), (\w+)\)")
 _SCHEDULED_ACTIVITY = re.compile(r"Activity type of scheduled event '([^']*)'")
@@ -68,9 +73,20 @@ class ReplayReport:
 def load_history(path: Path) -> WorkflowHistory:
     """A history from `claims history export` or `temporal workflow show --output json`."""
     try:
-        text = path.read_text()
+        size = path.stat().st_size
+        if size > HISTORY_FILE_LIMIT_BYTES:
+            raise HistoryFileError(
+                f"it is {size:,} bytes, more than a workflow history exported as JSON "
+                f"can be ({HISTORY_FILE_LIMIT_BYTES:,} bytes)"
+            )
+        text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise HistoryFileError(f"cannot read it: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise HistoryFileError(
+            f"not UTF-8 text (byte {error.start} is 0x{error.object[error.start]:02x}); "
+            "export the history again as JSON"
+        ) from None
     try:
         history = WorkflowHistory.from_json(path.stem, text)
     except (ValueError, ParseError, KeyError, TypeError) as error:
@@ -80,10 +96,25 @@ def load_history(path: Path) -> WorkflowHistory:
     first = history.events[0]
     if not first.HasField("workflow_execution_started_event_attributes"):
         raise HistoryFileError("the history does not begin with the workflow's start")
-    kind = first.workflow_execution_started_event_attributes.workflow_type.name
-    if kind != WORKFLOW_TYPE:
-        raise HistoryFileError(f"it is a history of {kind}, not of {WORKFLOW_TYPE}")
-    return history
+    started = first.workflow_execution_started_event_attributes
+    if started.workflow_type.name != WORKFLOW_TYPE:
+        raise HistoryFileError(
+            f"it is a history of {started.workflow_type.name}, not of {WORKFLOW_TYPE}"
+        )
+    return WorkflowHistory(recorded_workflow_id(started, path.stem), history.events)
+
+
+def recorded_workflow_id(started: WorkflowExecutionStartedEventAttributes, fallback: str) -> str:
+    """The workflow id the history ran under, which the review checks when replayed.
+
+    The start event names it; where a server did not record it there (the time-skipping
+    test server), a review can only have run as `claim-<claim_id>` of its input claim.
+    """
+    if started.workflow_id:
+        return started.workflow_id
+    claim = decode_payload(started.input.payloads[0]) if started.input.payloads else None
+    claim_id = claim.get("claim_id") if isinstance(claim, dict) else None
+    return workflow_id_for(claim_id) if isinstance(claim_id, str) and claim_id else fallback
 
 
 def event_type_name(event: HistoryEvent) -> str:

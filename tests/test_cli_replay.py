@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli import history_commands, main
+from cli import history_commands, main, replay
 from cli.main import app
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -96,3 +96,46 @@ def test_nothing_to_replay_says_how_to_name_histories(runner: CliRunner) -> None
         "error: no histories to replay; name JSON files or a folder, such as "
         "`claims replay --dir tests/histories`"
     ) == result.output.strip()
+
+
+def test_a_file_that_is_not_utf8_or_too_big_fails_without_a_traceback(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Latin-1 file names the byte; an oversized file is refused before it is read."""
+    latin = tmp_path / "latin.json"
+    latin.write_bytes('{"events": [{"note": "r\u00e9sum\u00e9"}]}'.encode("latin-1"))
+    big = tmp_path / "big.json"
+    big.write_text(" " * 41)
+    monkeypatch.setattr(replay, "HISTORY_FILE_LIMIT_BYTES", 40)
+
+    result = runner.invoke(app, ["replay", str(latin), str(big)])
+    lines = result.output.splitlines()
+
+    assert 1 == result.exit_code, result.output
+    assert (
+        f"FAIL  {latin}: not UTF-8 text (byte 23 is 0xe9); export the history again as JSON"
+    ) == lines[0]
+    assert (
+        f"FAIL  {big}: it is 41 bytes, more than a workflow history exported as JSON can be "
+        "(40 bytes)"
+    ) == lines[1]
+
+
+def test_a_history_replays_under_the_workflow_id_it_ran_under_not_its_file_name(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """The review checks its workflow id: a renamed export, or one from a server that did
+    not record the id in the start event, still replays as claim-<claim_id>."""
+    history = json.loads((HISTORIES / "manual_approve.json").read_text())
+    renamed = tmp_path / "exported-by-hand.json"
+    renamed.write_text(json.dumps(history))
+    del history["events"][0]["workflowExecutionStartedEventAttributes"]["workflowId"]
+    without_id = tmp_path / "no-id.json"
+    without_id.write_text(json.dumps(history))
+
+    result = runner.invoke(app, ["replay", str(renamed), str(without_id)])
+
+    assert 0 == result.exit_code, result.output
+    assert ["claim-REPLAY-APPROVE"] * 2 == [
+        replay.load_history(path).workflow_id for path in (renamed, without_id)
+    ]
