@@ -370,7 +370,8 @@ def _describe(event: HistoryEvent, which: str, index: _Index) -> Described | Non
             cancel = event.workflow_execution_cancel_requested_event_attributes
             who = _clean(cancel.identity, 64) or "someone"
             cause = f": {_clean(cancel.cause)}" if cancel.cause else ""
-            return Kind.CANCEL_REQUEST, f"cancellation requested by {who}{cause}", True
+            # An operator's cancel through Temporal: the review handles it like its own.
+            return Kind.CANCEL_REQUEST, f"cancellation requested by {who}{cause}", False
         case "workflow_task_failed_event_attributes":
             return _task_failed(event)
         case "workflow_task_timed_out_event_attributes":

@@ -55,7 +55,9 @@ def test_manual_approval_reads_from_claim_to_payout() -> None:
         rows[0].description,
     )
     assert ['approve signal by maria: "photos ok"'] == described(rows, Kind.SIGNAL)
-    assert ["code version marker search-attribute-resting-steps"] == described(rows, Kind.MARKER)
+    markers = described(rows, Kind.MARKER)
+    assert "code version marker search-attribute-resting-steps" in markers
+    assert all(m.startswith("code version marker ") for m in markers), markers
     assert sorted(TOOLS) == sorted(d.split(" -> ")[0] for d in described(rows, Kind.TOOL))
     assert all(" -> done in " in d for d in described(rows, Kind.TOOL))
     assert ["model turn 1", "model turn 2"] == [
@@ -150,11 +152,13 @@ def test_operator_actions_and_a_routine_task_failure() -> None:
 
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
 def test_every_recorded_history_starts_and_ends_without_bookkeeping(path: Path) -> None:
-    """First the start, last the outcome; no workflow-task noise and nothing unexplained."""
+    """First the start, last the outcome or the continue-as-new; no workflow-task noise
+    and nothing unexplained (an operator's cancellation through Temporal is no fault)."""
     events = WorkflowHistory.from_json(path.stem, path.read_text()).events
     rows = timeline_rows(events)
 
-    assert (Kind.STARTED, Kind.COMPLETED) == (rows[0].kind, rows[-1].kind)
+    assert Kind.STARTED == rows[0].kind
+    assert rows[-1].kind in (Kind.COMPLETED, Kind.CONTINUED), rows[-1]
     assert [] == [r.description for r in rows if r.kind is Kind.EVENT]
     assert [] == [r.description for r in rows if r.problem]
     # History order; a signal that came in during a workflow task is written after the
