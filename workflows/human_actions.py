@@ -26,6 +26,8 @@ from workflows.state import ClaimState, Step
 
 # Staff notes each later assessment reads; past this, fold what you know into one note.
 MAX_NOTES = 20
+# Edits of one proposal; each keeps its diff, so the state a review carries stays small.
+MAX_EDITS = 20
 
 DECISION_ACTIONS = {HumanAction.APPROVE, HumanAction.REJECT, HumanAction.EDIT}
 NOT_WHILE_PAYING = {
@@ -104,6 +106,11 @@ def _decision_refusal(
     assert proposal is not None
     amount = proposal.payout_amount
     if isinstance(message, EditPayload):
+        if hardened and len(proposal.edits) >= MAX_EDITS:
+            return (
+                f"the proposal has been edited {MAX_EDITS} times, the most it keeps; approve "
+                "or reject it, or cancel and restart the review"
+            )
         try:
             changes = edit_changes(message)
         except EmptyEditError as empty:
