@@ -30,7 +30,9 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.offline_model import OfflineClaimsModel
 from activities.prompts import AGENT_PROMPT_VERSION, agent_messages
+from runtime.activity_errors import redacted_error
 from runtime.errors import UserFacingError
+from runtime.redact import environment_secrets, redact
 from runtime.telemetry import record_llm_call
 from workflows.evidence import (
     AgentTurnRequest,
@@ -44,6 +46,8 @@ from workflows.tools import SUBMIT_ASSESSMENT
 
 LLM_REQUEST_TIMEOUT_SECONDS = 60.0
 HEARTBEAT_SECONDS = 2.0
+# How much of a provider's own words an error message quotes.
+PROVIDER_TEXT_LIMIT = 200
 
 
 class LlmConfigError(UserFacingError):
@@ -65,6 +69,10 @@ class LlmSettings:
     @property
     def label(self) -> str:
         return "offline" if self.offline else f"{self.provider}:{self.model}"
+
+    def secrets(self) -> tuple[str, ...]:
+        """What no error may quote: this model's API key and the environment's credentials."""
+        return (*environment_secrets(), *([self.api_key] if self.api_key else []))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LlmSettings:
@@ -123,8 +131,22 @@ def _retry_after(error: openai.APIStatusError) -> timedelta | None:
         return None
 
 
-def translate_llm_error(error: Exception) -> ApplicationError | None:
-    """Map provider errors onto Temporal's retry semantics; None leaves the default."""
+def _provider_text(error: Exception, secrets: Sequence[str]) -> str:
+    """The provider's own words about `error`, redacted first and then shortened, so no
+    cut can leave part of a credential behind.
+    """
+    body = error.body if isinstance(error, openai.APIError) else None
+    said = body.get("message") if isinstance(body, dict) else None
+    text = redact(said if isinstance(said, str) else str(error), secrets)
+    return text if len(text) <= PROVIDER_TEXT_LIMIT else f"{text[:PROVIDER_TEXT_LIMIT]}..."
+
+
+def translate_llm_error(error: Exception, secrets: Sequence[str] = ()) -> ApplicationError | None:
+    """Map provider errors onto Temporal's retry semantics; None leaves the default.
+
+    Messages that quote the provider are redacted: `secrets` are the literal values to
+    remove besides anything shaped like a credential.
+    """
     if isinstance(error, openai.RateLimitError):
         if error.code == "insufficient_quota" or "insufficient_quota" in str(error):
             return ApplicationError(
@@ -150,12 +172,13 @@ def translate_llm_error(error: Exception) -> ApplicationError | None:
     ):
         return ApplicationError(
             "the model provider's answer is not an OpenAI chat completion "
-            f"({type(error).__name__}: {str(error)[:200]}); check OPENAI_BASE_URL",
+            f"({type(error).__name__}: {_provider_text(error, secrets)}); check OPENAI_BASE_URL",
             type="LlmResponseUnreadable",
         )
     if isinstance(error, openai.APIStatusError) and 400 <= error.status_code < 500:
         return ApplicationError(
-            f"the model provider rejected the request ({error.status_code}): {error.message}",
+            f"the model provider rejected the request ({error.status_code}): "
+            f"{_provider_text(error, secrets)}",
             type="LlmRequestRejected",
             non_retryable=True,
         )
@@ -257,10 +280,14 @@ class AgentActivities:
             async with heartbeating():
                 answer = await model.ainvoke(messages)
         except Exception as error:
-            translated = translate_llm_error(error)
+            # Providers may quote the request, credentials included, in their errors:
+            # neither the message nor its causes leave this activity unredacted.
+            secrets = settings.secrets()
+            cause = redacted_error(error, secrets)
+            translated = translate_llm_error(error, secrets)
             if translated is None:
-                raise
-            raise translated from error
+                raise cause from cause.__cause__
+            raise translated from cause
         latency_ms = (time.monotonic() - started) * 1000
         calls = [
             ToolCallRequest(id=c.get("id") or f"call_{i}", name=c["name"], arguments=c["args"])

@@ -4,17 +4,25 @@ Temporal's workflow and activity loggers are stdlib loggers; they are rendered b
 same structlog processors, with their context flattened to `workflow_id`, `run_id`,
 `activity`, `attempt`, so every line about a claim can be found by its workflow id.
 Workflow logs are replay-safe: temporalio drops them while replaying.
+
+Nothing secret is printed: fields named like credentials or claim content are replaced
+whole, and every value of every line, exception text included, is redacted (credentials
+by shape and the environment's configured ones by value) just before it is rendered,
+whichever logger wrote it.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 from temporalio import activity, workflow
+
+from runtime.redact import environment_secrets, redact
 
 _TEMPORAL_FIELDS = {
     "temporal_workflow": {"workflow_id", "run_id", "workflow_type", "task_queue"},
@@ -22,6 +30,8 @@ _TEMPORAL_FIELDS = {
 }
 # Fields that must never reach a log line, whatever a caller passes in `extra`.
 _REDACTED = {"api_key", "openai_api_key", "authorization", "description", "documents", "body"}
+# Nesting walked value by value; anything deeper is redacted as its repr.
+_MAX_DEPTH = 8
 
 
 def _flatten_temporal_context(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
@@ -41,6 +51,37 @@ def _redact(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     for key in _REDACTED & event.keys():
         event[key] = "[redacted]"
     return event
+
+
+class SecretRedactor:
+    """Every value without secrets, once exceptions are text: the last step before rendering.
+
+    Strings are redacted, containers walked; any other object is rendered by its repr
+    anyway, so it is replaced by its redacted repr. Numbers, booleans and None stay. The
+    environment's credentials are read once, when logging is configured: workflow code
+    logs from inside the sandbox, where the environment cannot be read.
+    """
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self._secrets = tuple(secrets)
+
+    def __call__(self, _: WrappedLogger, __: str, event: EventDict) -> EventDict:
+        return {key: _redacted_value(value, self._secrets) for key, value in event.items()}
+
+
+def _redacted_value(value: object, secrets: tuple[str, ...], depth: int = 0) -> object:
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if depth < _MAX_DEPTH and isinstance(value, list | tuple | set | frozenset):
+        return [_redacted_value(v, secrets, depth + 1) for v in value]
+    if depth < _MAX_DEPTH and isinstance(value, dict):
+        return {
+            redact(str(k), secrets): _redacted_value(v, secrets, depth + 1)
+            for k, v in value.items()
+        }
+    return redact(repr(value), secrets)
 
 
 def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
@@ -64,7 +105,10 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
         foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info if json_output else _identity,
+            # Exceptions become text here, in both formats, so that their messages are
+            # redacted too (the console then prints the text instead of its own rendering).
+            structlog.processors.format_exc_info,
+            SecretRedactor(environment_secrets()),
             renderer,
         ],
     )
@@ -82,10 +126,6 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
     # The context travels as fields, not as a dict appended to every message.
     workflow.logger.workflow_info_on_message = False
     activity.logger.activity_info_on_message = False
-
-
-def _identity(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
-    return event
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -80,7 +80,17 @@ class Garbage:
     content_type: str = "application/json"
 
 
-Reply = ToolCalls | RateLimited | ServerError | Unauthorized | Garbage
+@dataclass(frozen=True)
+class EchoesCredentials:
+    """An error that quotes the request's Authorization header back, as some providers and
+    proxies do: in the message, and as a field of the error body.
+    """
+
+    status: int = 401
+    kind: str = "invalid_request_error"
+
+
+Reply = ToolCalls | RateLimited | ServerError | Unauthorized | Garbage | EchoesCredentials
 Script = Sequence[Reply] | Callable[[dict[str, Any]], Reply]
 
 
@@ -105,8 +115,15 @@ def _error(status: int, message: str, kind: str, code: str | None) -> _Answer:
     return _Answer(status, json.dumps(body).encode())
 
 
-def render(reply: Reply, number: int, request: Mapping[str, Any]) -> _Answer:
-    """The HTTP answer for one scripted reply to the `number`-th request (from 1)."""
+def render(
+    reply: Reply,
+    number: int,
+    request: Mapping[str, Any],
+    headers: Mapping[str, str] | None = None,
+) -> _Answer:
+    """The HTTP answer for one scripted reply to the `number`-th request (from 1), whose
+    headers (names lower-case) an `EchoesCredentials` reply quotes.
+    """
     match reply:
         case ToolCalls():
             tool_calls = [
@@ -157,6 +174,18 @@ def render(reply: Reply, number: int, request: Mapping[str, Any]) -> _Answer:
             return _error(401, reply.message, "invalid_request_error", "invalid_api_key")
         case Garbage():
             return _Answer(200, reply.body.encode(), {"Content-Type": reply.content_type})
+        case EchoesCredentials():
+            authorization = (headers or {}).get("authorization", "")
+            body = {
+                "error": {
+                    "message": f"request refused; received Authorization: {authorization}",
+                    "type": reply.kind,
+                    "param": None,
+                    "code": None,
+                    "request_headers": {"authorization": authorization},
+                }
+            }
+            return _Answer(reply.status, json.dumps(body).encode())
 
 
 class _Server(ThreadingHTTPServer):
@@ -257,13 +286,13 @@ class FakeOpenAI:
                 return _error(404, f"no route for {path}", "invalid_request_error", None)
             script = self._script
             if callable(script):
-                return render(script(body), number, body)
+                return render(script(body), number, body, headers)
             position = number - self._played - 1
             if position >= len(script):
                 problem = f"request {number}: the script has only {len(script)} replies"
                 self._problems.append(problem)
                 return _error(500, f"fake OpenAI server: {problem}", "server_error", None)
-            return render(script[position], number, body)
+            return render(script[position], number, body, headers)
 
     def __enter__(self) -> Self:
         self._server = _Server(self)

@@ -6,13 +6,22 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx2
+import openai
 import pytest
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.evidence_tools import EvidenceTools, as_langchain_tools
-from activities.llm import AgentActivities, LlmConfigError, LlmSettings, build_chat_model
+from activities.llm import (
+    AgentActivities,
+    LlmConfigError,
+    LlmSettings,
+    build_chat_model,
+    translate_llm_error,
+)
 from activities.offline_model import OfflineClaimsModel
 from activities.prompts import AGENT_PROMPT_VERSION, agent_messages
 from activities.records import SystemOfRecord
@@ -173,3 +182,90 @@ def test_prompt_replays_each_turn_as_calls_and_answers() -> None:
     messages = agent_messages(AgentTurnRequest(claim=sample_claim(), steps=[step]))
 
     assert ["system", "human", "ai", "tool"] == [m.type for m in messages]
+
+
+# -- provider errors that quote credentials -------------------------------------------------
+
+SHAPELESS_KEY = "local-key-7c1e9a4b2d8f"
+ECHO = f"request refused; received Authorization: Bearer {SHAPELESS_KEY}"
+
+
+def provider_error(status: int, message: str = ECHO) -> openai.APIStatusError:
+    """The error openai raises for `status`, with OpenAI's body shape echoing the header."""
+    request = httpx2.Request("POST", "http://127.0.0.1:1/v1/chat/completions")
+    body = {"message": message, "type": "invalid_request_error", "api_key": SHAPELESS_KEY}
+    error_type = {400: openai.BadRequestError, 500: openai.InternalServerError}[status]
+    return error_type(
+        f"Error code: {status} - {body}",
+        response=httpx2.Response(status, request=request),
+        body=body,
+    )
+
+
+def failure_chain(error: BaseException | None) -> list[str]:
+    """Every message of an error and its causes, as the failure converter would store them."""
+    messages = []
+    while error is not None:
+        messages.append(str(error))
+        error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+    return messages
+
+
+def test_a_rejected_request_quotes_the_provider_without_the_key() -> None:
+    """A 400 names the provider's message, with the header and the literal key redacted."""
+    translated = translate_llm_error(provider_error(400), [SHAPELESS_KEY])
+
+    assert translated is not None
+    assert (
+        "LlmRequestRejected",
+        "the model provider rejected the request (400): "
+        "request refused; received Authorization: Bearer [redacted]",
+    ) == (translated.type, translated.message)
+
+
+def test_an_unreadable_answer_is_redacted_before_it_is_shortened() -> None:
+    """A key straddling the quoting limit is not cut in half and left partly visible."""
+    error = ValueError(f"Unexpected response type {'x' * 170} {SHAPELESS_KEY} and more")
+
+    translated = translate_llm_error(error, [SHAPELESS_KEY])
+
+    assert translated is not None
+    assert "LlmResponseUnreadable" == translated.type
+    assert SHAPELESS_KEY[:6] not in translated.message
+    # What is cut at the limit is the marker, not the key.
+    assert "x [red...); check OPENAI_BASE_URL" in translated.message
+
+
+class FailingModel(OfflineClaimsModel):
+    """A provider that answers every request with the given error."""
+
+    error: Exception
+
+    def _generate(self, *args: Any, **kwargs: Any) -> Any:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type"), [(400, "LlmRequestRejected"), (500, "InternalServerError")]
+)
+async def test_a_model_turn_failure_carries_no_key_in_its_message_or_causes(
+    tmp_path: Path, status: int, error_type: str
+) -> None:
+    """The configured key (no recognisable shape) quoted by the provider is gone from the
+    activity's error and from every cause the history would keep; the causes stay, redacted.
+    """
+    settings = LlmSettings(provider="openai", model="m", api_key=SHAPELESS_KEY)
+    tools = as_langchain_tools(
+        EvidenceTools(SystemOfRecord.open(tmp_path / "records.db", EXAMPLES_DIR / "records.json"))
+    )
+    activities = AgentActivities(FailingModel(error=provider_error(status)), settings, tools)
+
+    with pytest.raises(ApplicationError) as raised:
+        await ActivityEnvironment().run(
+            activities.agent_turn, AgentTurnRequest(claim=sample_claim("CLM-1001"))
+        )
+
+    chain = failure_chain(raised.value)
+    assert error_type == raised.value.type
+    assert [] == [m for m in chain if SHAPELESS_KEY in m]
+    assert any("Bearer [redacted]" in m for m in chain)

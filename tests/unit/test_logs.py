@@ -4,10 +4,27 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
+import structlog
 
-from runtime.logs import configure_logging
+from runtime.logs import configure_logging, get_logger
+
+KEY = "sk-test-SECRET-7c1e9a4b2d8f6e30"
+ENV_SECRET = "configured-but-shapeless-42"
+
+
+@pytest.fixture(autouse=True)
+def restored_logging() -> Iterator[None]:
+    """Each test configures logging its way; the configuration before is put back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    config = structlog.get_config()
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.configure(**config)
 
 
 def test_workflow_context_and_redaction_in_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -34,3 +51,68 @@ def test_workflow_context_and_redaction_in_json(capsys: pytest.CaptureFixture[st
         line["version"],
     )
     assert ("[redacted]", "[redacted]") == (line["api_key"], line["description"])
+
+
+def fail_with_secrets() -> None:
+    raise RuntimeError(f"provider said Authorization: Bearer {KEY} for {ENV_SECRET}")
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_the_sdks_failure_log_prints_the_traceback_without_secrets(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """The SDK logs a failed activity with its traceback: in both formats the exception
+    text is redacted, both the key's shape and the environment's configured value.
+    """
+    monkeypatch.setenv("CLAIMS_TEST_TOKEN", ENV_SECRET)
+    configure_logging(fmt, "INFO")
+    try:
+        fail_with_secrets()
+    except RuntimeError:
+        logging.getLogger("temporalio.activity").warning(
+            "Completing activity as failed", exc_info=True
+        )
+
+    err = capsys.readouterr().err
+
+    assert "in fail_with_secrets" in err
+    assert "RuntimeError: provider said Authorization: Bearer [redacted] for [redacted]" in err
+    assert [] == [s for s in (KEY, ENV_SECRET) if s in err]
+
+
+def test_every_value_of_a_structlog_event_is_redacted(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Message, nested fields and objects (rendered by their repr) lose their secrets;
+    numbers and flags stay as they are.
+    """
+    configure_logging("json", "INFO")
+    get_logger("claims.test").warning(
+        f"call failed with api_key={KEY}",
+        headers={"Authorization": f"Bearer {KEY}", "accept": ["json", f"token={KEY}"]},
+        error=ValueError(f"password={KEY}"),
+        attempt=2,
+        final=False,
+    )
+
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+
+    assert (
+        "call failed with api_key=[redacted]",
+        {"Authorization": "Bearer [redacted]", "accept": ["json", "token=[redacted]"]},
+        "ValueError('password=[redacted]')",
+        2,
+        False,
+    ) == (line["event"], line["headers"], line["error"], line["attempt"], line["final"])
+
+
+def test_stdlib_messages_are_redacted_after_formatting(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """%-style arguments are merged into the message before it is redacted."""
+    configure_logging("json", "INFO")
+    logging.getLogger("httpx").info("HTTP Request: %s %s", "POST", f"https://u:{KEY}@h/v1")
+
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+
+    assert "HTTP Request: POST https://u:[redacted]@h/v1" == line["event"]
