@@ -51,7 +51,7 @@ def _redacted(error: BaseException, secrets: tuple[str, ...], causes_left: int) 
             category=error.category,
         )
     else:
-        copy = ApplicationError(redact(str(error), secrets), type=type(error).__name__)
+        copy = ApplicationError(redact(_message(error), secrets), type=type(error).__name__)
     # Stack traces hold file names, line numbers and source lines: no runtime values.
     copy.__traceback__ = error.__traceback__
     cause = error.__cause__
@@ -66,6 +66,14 @@ def _redacted(error: BaseException, secrets: tuple[str, ...], causes_left: int) 
             )
     copy.__suppress_context__ = True
     return copy
+
+
+def _message(error: BaseException) -> str:
+    """`str(error)`, or a note when the exception cannot even say what it is."""
+    try:
+        return str(error)
+    except Exception:  # a broken __str__ must not replace the activity's own failure
+        return f"({type(error).__name__} whose message cannot be read)"
 
 
 def _redacted_details(details: Sequence[Any], secrets: tuple[str, ...]) -> list[Any]:

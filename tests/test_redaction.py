@@ -17,7 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Worker
 
-from runtime.activity_errors import RedactingInterceptor, redacting_interceptors
+from runtime.activity_errors import RedactingInterceptor, redacted_error, redacting_interceptors
 from runtime.redact import redact
 
 KEY = "sk-test-SECRET-7c1e9a4b2d8f6e30"
@@ -237,3 +237,20 @@ async def test_redact_runs_inside_the_workflow_sandbox(time_env: WorkflowEnviron
         )
 
     assert "Authorization: Bearer [redacted]" == result
+
+
+class UnprintableError(Exception):
+    """An exception whose message cannot be read."""
+
+    def __str__(self) -> str:
+        raise RuntimeError(KEY)
+
+
+def test_an_exception_that_cannot_say_what_it_is_still_becomes_a_failure() -> None:
+    """A broken `__str__` gives a note, not a second exception that hides the first."""
+    failure = redacted_error(UnprintableError(), secrets=())
+
+    assert ("UnprintableError", "(UnprintableError whose message cannot be read)") == (
+        failure.type,
+        failure.message,
+    )
