@@ -24,6 +24,7 @@ from activities.llm import AgentActivities, LlmSettings, build_chat_model
 from activities.payments import Ledger, PaymentActivities
 from activities.records import SystemOfRecord
 from activities.review_policy import ReviewPolicyActivities, load_review_policy_file
+from runtime.activity_errors import redacting_interceptors
 from runtime.client import build_client
 from runtime.datadir import ensure_data_paths
 from runtime.errors import UserFacingError
@@ -96,7 +97,11 @@ def create_worker(
         task_queue=settings.task_queue,
         workflows=[ClaimReviewWorkflow, ClaimWhatIfWorkflow],
         activities=activities if activities is not None else build_activities(settings, llm),
-        interceptors=tracing_interceptors() if interceptors is None else interceptors,
+        # Redaction last: closest to the activities, so tracing and history see no secret.
+        interceptors=[
+            *(tracing_interceptors() if interceptors is None else interceptors),
+            *redacting_interceptors(),
+        ],
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules(
                 *DETERMINISTIC_PACKAGES

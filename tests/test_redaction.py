@@ -8,6 +8,7 @@ import asyncio
 import concurrent.futures
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -254,3 +255,16 @@ def test_an_exception_that_cannot_say_what_it_is_still_becomes_a_failure() -> No
         failure.type,
         failure.message,
     )
+
+
+async def test_the_worker_redacts_activity_failures(
+    time_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """The production worker lists the redacting interceptor last, closest to activities."""
+    # Imported here: the sandbox re-imports this module to check the workflows above.
+    from tests.helpers import settings_in
+    from worker import create_worker
+
+    worker = create_worker(time_env.client, settings_in(tmp_path))
+
+    assert isinstance(worker.config()["interceptors"][-1], RedactingInterceptor)
