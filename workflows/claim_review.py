@@ -201,9 +201,14 @@ class ClaimReviewWorkflow:
         try:
             return await self._review(claim, resuming=resuming)
         except asyncio.CancelledError:
-            if not self._hardened:
+            # No cancellation reason: the worker is dropping this run from its cache (or a
+            # replay ended), which is not a decision about the claim.
+            if not self._hardened or workflow.cancellation_reason() is None:
                 raise
+        given = (workflow.cancellation_reason() or "").strip()
         reason = "cancellation requested through Temporal"
+        if given:
+            reason += f": {_printable_name(given)}"
         if self._execution is not None:
             # Decided and executing: the payout is not stopped halfway.
             self.audit(
