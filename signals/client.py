@@ -2,7 +2,8 @@
 
 `act` uses the action's update: the claim answers with its new version, or refuses and
 says why. Updates need a running worker; `signal_and_watch` sends the signal instead,
-which is durable without one, and watches the audit log for the outcome.
+which is durable without one, and watches the audit log for the outcome: for a while
+when a person waits at a terminal, or until it is recorded when the caller must know.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
@@ -31,8 +33,11 @@ from workflows.state import AuditEntry, ClaimOutcome, ClaimState
 
 Handle = WorkflowHandle[ClaimReviewWorkflow, ClaimOutcome]
 
-# How long to watch for the worker to record a signal before answering "sent".
+# How long a person at a terminal watches for the worker to record a signal before being
+# told it was sent; callers that must know the outcome pass None and wait for it.
 ACKNOWLEDGE_TIMEOUT_SECONDS = 10.0
+# How often the audit log is read while watching for a signal's outcome.
+WATCH_INTERVAL_SECONDS = 0.2
 # Queries and updates need a running worker; without one, say so instead of hanging.
 QUERY_TIMEOUT = timedelta(seconds=5)
 UPDATE_TIMEOUT = timedelta(seconds=15)
@@ -50,6 +55,19 @@ def _workflow_not_ready(error: RPCError) -> bool:
     the worker retries it); the update never reached history, so sending it again is safe.
     """
     return error.status is RPCStatusCode.FAILED_PRECONDITION and "workflow task" in error.message
+
+
+def no_worker_answered(error: RPCError) -> bool:
+    """A query found no worker in time (none running yet, the one holding the claim was
+    killed, the server is restarting): asking again later can succeed. A workflow task
+    in a failed state, or a claim that does not exist, is not this.
+    """
+    message = error.message.lower()
+    if error.status is RPCStatusCode.CANCELLED:
+        return "timeout" in message  # our own rpc_timeout ran out
+    if error.status is RPCStatusCode.FAILED_PRECONDITION:
+        return "no poller seen" in message  # the server's answer for a queue nobody polls
+    return error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE)
 
 
 @dataclass(frozen=True)
@@ -120,20 +138,54 @@ async def signal_and_watch(
     claim_id: str,
     action: HumanAction,
     payload: dict[str, Any],
-    acknowledge_timeout: float = ACKNOWLEDGE_TIMEOUT_SECONDS,
+    acknowledge_timeout: float | None = ACKNOWLEDGE_TIMEOUT_SECONDS,
 ) -> SignalReceipt:
-    """Send the action as a signal, then watch the audit log briefly for its outcome."""
+    """Send the action as a signal, then watch the audit log for its outcome.
+
+    With a timeout (a person at a terminal), the receipt has no entry when no worker
+    answered before the signal or none recorded it in time: it was sent, and a worker
+    will act on it. With None the watch follows events, not the clock: it waits for a
+    worker to answer before sending (without one there is no audit log to compare), then
+    until the claim records the action or closes without it; only then is the entry None.
+    """
     handle = claim_handle(client, claim_id)
-    before = await current_state(handle)
-    seen = len(before.audit_log) if before else 0
+    before = await (current_state(handle) if acknowledge_timeout is not None else _answer(handle))
     await handle.signal(str(action), payload)
+    if before is None:
+        return SignalReceipt(handle.id, None, None)
+    seen = len(before.audit_log)
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + acknowledge_timeout
-    while before is not None and loop.time() < deadline:
+    deadline = None if acknowledge_timeout is None else loop.time() + acknowledge_timeout
+    while deadline is None or loop.time() < deadline:
         state = await current_state(handle)
         if state is not None:
             for entry in state.audit_log[seen:]:
                 if entry.action == action:
                     return SignalReceipt(handle.id, entry, state)
-        await asyncio.sleep(0.2)
+            if state.current_step.is_final and await _closed(handle):
+                return await _final_receipt(handle, action, seen)
+        await asyncio.sleep(WATCH_INTERVAL_SECONDS)
     return SignalReceipt(handle.id, None, None)
+
+
+async def _answer(handle: Handle) -> ClaimState:
+    """The claim's state once a worker answers; other errors (no such claim) are raised."""
+    while True:
+        try:
+            return await handle.query(ClaimReviewWorkflow.state, rpc_timeout=QUERY_TIMEOUT)
+        except RPCError as error:
+            if not no_worker_answered(error):
+                raise
+
+
+async def _closed(handle: Handle) -> bool:
+    return (await handle.describe()).status is not WorkflowExecutionStatus.RUNNING
+
+
+async def _final_receipt(handle: Handle, action: HumanAction, seen: int) -> SignalReceipt:
+    """The claim has closed: its last state says for good whether it recorded the action."""
+    state = await current_state(handle)
+    for entry in state.audit_log[seen:] if state else []:
+        if entry.action == action:
+            return SignalReceipt(handle.id, entry, state)
+    return SignalReceipt(handle.id, None, state)

@@ -1,4 +1,4 @@
-"""Shared test helpers: sample claims, settings in a temp dir, and eventual assertions."""
+"""Shared test helpers: sample claims, settings in a temp dir, and waits for events."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ import json
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 
 from runtime.settings import EXAMPLES_DIR, Settings
+from signals.client import no_worker_answered
 from workflows.claim import Claim
 from workflows.claim_review import ClaimReviewWorkflow
 from workflows.state import ClaimOutcome, ClaimState, Step
@@ -22,6 +25,10 @@ T = TypeVar("T")
 BIN_DIR = Path(sys.executable).parent
 TEST_SERVER = BIN_DIR / "temporal-test-server"
 TEMPORAL_CLI = BIN_DIR / "temporal"
+
+# Polls start fast and slow down: a long wait on a busy machine should not add to the load.
+FIRST_INTERVAL = 0.05
+LONGEST_INTERVAL = 0.25
 
 
 def sample_claim(sample: str = "CLM-1002", **changes: object) -> Claim:
@@ -45,22 +52,89 @@ def settings_in(tmp_path: Path, **env: str) -> Settings:
     )
 
 
+@dataclass
+class Waiting:
+    """A wait in progress and the last value it saw.
+
+    A wait has no deadline of its own, so the one that ends it may be pytest-timeout's,
+    which interrupts the test wherever it is: conftest then reports these instead.
+    """
+
+    condition: str
+    polls: int = 0
+    last: object = None
+    task: asyncio.Task[object] | None = None
+
+    def __str__(self) -> str:
+        return f"waiting for {self.condition}: {self.polls} polls; last value: {self.last!r}"
+
+
+WAITS: list[Waiting] = []
+
+
+def _never(_result: object) -> bool:
+    return False
+
+
 async def eventually(
     probe: Callable[[], Awaitable[T]],
     until: Callable[[T], bool],
-    within: float = 15.0,
-    interval: float = 0.05,
+    *,
+    hopeless: Callable[[T], bool] = _never,
+    within: float | None = None,
+    interval: float = FIRST_INTERVAL,
+    what: str | None = None,
 ) -> T:
-    """Poll `probe` until `until(result)` holds; fail with the last result if it never does."""
+    """Poll `probe` until `until(result)` holds, however long a busy machine takes.
+
+    A wait ends when the event happens, never because a guess at how long it takes ran
+    out: the only deadline is pytest-timeout's, and the failure then shows the last value.
+    `hopeless(result)` says the condition can no longer hold (the claim ended elsewhere):
+    the wait fails at once with that value. `within` is a budget in seconds for the rare
+    test whose subject is how long something takes; waits for an event pass none.
+    `what` names the condition in failures (by default, where `until` was written).
+    """
+    waiting = Waiting(what or _condition(until), task=asyncio.current_task())
+    WAITS.append(waiting)
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        result = await probe()
-        if until(result):
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {within}s; last value: {result!r}")
-        await asyncio.sleep(interval)
+    deadline = None if within is None else loop.time() + within
+    try:
+        while True:
+            result = await probe()
+            waiting.polls, waiting.last = waiting.polls + 1, result
+            if until(result):
+                return result
+            if hopeless(result):
+                raise AssertionError(
+                    f"{waiting.condition} can no longer hold; last value: {result!r}"
+                )
+            if deadline is not None and loop.time() > deadline:
+                raise AssertionError(f"{waiting} (not met within {within}s)")
+            await asyncio.sleep(interval)
+            interval = min(interval * 2, LONGEST_INTERVAL)
+    finally:
+        if waiting in WAITS:
+            WAITS.remove(waiting)
+
+
+def _condition(until: Callable[..., bool]) -> str:
+    """Where the condition was written, since a lambda has no name worth printing."""
+    code = getattr(until, "__code__", None)
+    if code is None:
+        return repr(until)
+    return f"{until.__qualname__} ({Path(code.co_filename).name}:{code.co_firstlineno})"
+
+
+async def answered(query: Callable[[], Awaitable[T]]) -> T | None:
+    """The query's answer, or None while no worker answers it (one is starting, the one
+    that held the claim was killed, the server is restarting); other errors are raised.
+    """
+    try:
+        return await query()
+    except RPCError as error:
+        if no_worker_answered(error):
+            return None
+        raise
 
 
 Handle = WorkflowHandle[ClaimReviewWorkflow, ClaimOutcome]
@@ -74,8 +148,26 @@ async def start(client: Client, claim: Claim, task_queue: str) -> Handle:
 
 
 async def state_of(handle: Handle) -> ClaimState:
-    return await handle.query(ClaimReviewWorkflow.state)
+    """The claim's state, once a worker answers: a worker too busy to answer one query in
+    time (a loaded machine) is asked again, not taken for an error.
+    """
+    while True:
+        state = await answered(lambda: handle.query(ClaimReviewWorkflow.state))
+        if state is not None:
+            return state
+        await asyncio.sleep(FIRST_INTERVAL)  # the server may have refused at once
+
+
+def ended_elsewhere(step: Step) -> Callable[[ClaimState], bool]:
+    """The claim ended in another final step: final steps never move, so it cannot reach `step`."""
+    return lambda s: s.current_step.is_final and s.current_step is not step
 
 
 async def until_step(handle: Handle, step: Step) -> ClaimState:
-    return await eventually(lambda: state_of(handle), lambda s: s.current_step is step)
+    """The claim's state once it is at `step`; fails as soon as it has ended in another."""
+    return await eventually(
+        lambda: state_of(handle),
+        lambda s: s.current_step is step,
+        hopeless=ended_elsewhere(step),
+        what=f"step {step}",
+    )

@@ -9,38 +9,37 @@ from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import PendingActivityState
-from temporalio.client import WorkflowExecutionDescription
-from temporalio.service import RPCError
+from temporalio.client import WorkflowExecutionDescription, WorkflowExecutionStatus
 
 from activities.payments import Ledger
 from runtime.devserver import DevServer
 from signals.client import claim_handle, signal_and_watch
 from signals.messages import HumanAction
 from starter import StartStatus, start_claim
-from tests.helpers import eventually, unique_claim
+from tests.helpers import eventually, state_of, unique_claim, until_step
 from tests.integration.conftest import WorkerProcess
-from workflows.claim_review import ClaimReviewWorkflow
-from workflows.state import AuditOutcome, ClaimState, OutcomeStatus, Step
+from workflows.state import AuditOutcome, OutcomeStatus, Step
 
 pytestmark = pytest.mark.integration
+
+AGENT_LOOP = (Step.INTAKE, Step.ASSESSING, Step.GATHERING_EVIDENCE)
 
 
 async def test_claim_survives_worker_kill_and_server_restart_then_pays_once(
     dev_server: DevServer, worker_process: WorkerProcess, tmp_path: Path
 ) -> None:
-    """SIGKILL the worker while it waits, restart the server from SQLite, approve: one payout."""
+    """SIGKILL the worker while it waits, restart the server from SQLite, approve: one payout.
+
+    The approval is watched until the claim records it, however long the restarted
+    worker takes to start: the receipt is about the claim, not about the machine's speed.
+    """
     claim = unique_claim("CLM-1002")
     client = await dev_server.start()
     worker = worker_process()
     result = await start_claim(client, claim, "claim-review-it")
     handle = claim_handle(client, claim.claim_id)
 
-    async def state() -> ClaimState:
-        return await handle.query(ClaimReviewWorkflow.state)
-
-    before = await eventually(
-        state, lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL, within=30
-    )
+    before = await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     dev_server.stop()
@@ -50,10 +49,10 @@ async def test_claim_survives_worker_kill_and_server_restart_then_pays_once(
     again = await start_claim(client, claim, "claim-review-it")
     worker_process()
     receipt = await signal_and_watch(
-        client, claim.claim_id, HumanAction.APPROVE, {"approver": "maria"}
+        client, claim.claim_id, HumanAction.APPROVE, {"approver": "maria"}, acknowledge_timeout=None
     )
     outcome = await handle.result()
-    after = await state()
+    after = await state_of(handle)
 
     assert (StartStatus.STARTED, StartStatus.ALREADY_UNDER_REVIEW) == (result.status, again.status)
     assert receipt.entry is not None
@@ -77,18 +76,14 @@ async def test_paused_claim_keeps_its_deadline_across_a_restart(
     worker = worker_process()
     await start_claim(client, claim, "claim-review-it")
     handle = claim_handle(client, claim.claim_id)
-    before = await eventually(
-        lambda: handle.query(ClaimReviewWorkflow.state),
-        lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL,
-        within=30,
-    )
+    before = await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
     worker.send_signal(signal.SIGTERM)
-    worker.wait(timeout=30)
+    worker.wait()
     dev_server.stop()
 
     client = await dev_server.start()
     worker_process()
-    after = await claim_handle(client, claim.claim_id).query(ClaimReviewWorkflow.state)
+    after = await state_of(claim_handle(client, claim.claim_id))
 
     assert (Step.AWAITING_MANAGER_APPROVAL, before.version, before.pending_actions) == (
         after.current_step,
@@ -108,35 +103,21 @@ async def test_worker_killed_mid_loop_resumes_without_repeating_finished_calls(
     await start_claim(client, claim, "claim-review-it")
     handle = claim_handle(client, claim.claim_id)
 
-    async def state() -> ClaimState:
-        return await handle.query(ClaimReviewWorkflow.state)
-
     mid_loop = await eventually(
-        state,
+        lambda: state_of(handle),
         lambda s: (
             len(s.llm_state.tool_call_history) == 6 and s.transitions[-1].reason == "model turn 2"
         ),
-        within=30,
+        hopeless=lambda s: s.current_step not in AGENT_LOOP,
     )
     # Kill only once the worker has really picked up the second model turn.
-    await eventually(handle.describe, _model_turn_running, within=30)
+    await eventually(handle.describe, _model_turn_running, hopeless=_closed)
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     worker_process(**slow_model)
 
-    async def answered() -> ClaimState | None:
-        """None while a query finds no live worker (the killed one held the sticky queue)."""
-        try:
-            return await state()
-        except RPCError:
-            return None
-
-    done = await eventually(
-        answered,
-        lambda s: s is not None and s.current_step is Step.AWAITING_MANAGER_APPROVAL,
-        within=60,
-    )
-    assert done is not None
+    # Queries that find no live worker (the killed one held the sticky queue) are retried.
+    done = await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
 
     completed: Counter[str] = Counter()
     scheduled: dict[int, str] = {}
@@ -164,6 +145,10 @@ async def test_worker_killed_mid_loop_resumes_without_repeating_finished_calls(
     tools += ["screen_watchlist", "inventory_documents", "check_currency_limit"]
     assert [2, 1, 1, 1, 1, 1, 1] == [completed[name] for name in ["agent_turn", *tools]]
     assert 2 == turn_two_attempts
+
+
+def _closed(description: WorkflowExecutionDescription) -> bool:
+    return description.status is not WorkflowExecutionStatus.RUNNING
 
 
 def _model_turn_running(description: WorkflowExecutionDescription) -> bool:
