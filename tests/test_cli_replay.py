@@ -17,8 +17,10 @@ HISTORIES = Path(__file__).parent / "histories"
 @pytest.fixture
 def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     """A runner whose consoles do not wrap, so each file's line stays one line."""
+    # The private field, not the `width` property: restoring the property afterwards
+    # would pin the console to the width it had then, for every later test.
     for console in (history_commands.console, main.console):
-        monkeypatch.setattr(console, "width", 400)
+        monkeypatch.setattr(console, "_width", 400)
     return CliRunner()
 
 
