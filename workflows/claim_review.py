@@ -18,7 +18,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 # The agent loop is workflow code too: imported inside the sandbox, so it is checked.
 from workflows.agent import AgentOutcome, ClaimAgent
@@ -92,7 +92,10 @@ PATCH_UNTRUSTED_INPUT = "untrusted-input"
 DOCUMENTS_PRIORITY = 30
 # The audit log lists this many refusals; later ones are counted (see ClaimState).
 MAX_LISTED_REFUSALS = 100
-MAX_AUDIT_DETAIL = 500
+MAX_AUDIT_DETAIL = 300
+MAX_TRANSITION_REASON = 300
+# Well under the embedded server's 512 KiB payload limit (runtime.devserver).
+MAX_CARRIED_BYTES = 384 * 1024
 KNOWN_ACTIONS = ", ".join(HumanAction)
 
 
@@ -134,6 +137,7 @@ class ClaimReviewWorkflow:
         self._findings: list[str] = []
         self._agent_task: asyncio.Task[AgentOutcome] | None = None
         self._execution: asyncio.Task[ClaimOutcome] | None = None
+        self._carry_refused = False
         if carried is not None:
             self._resume_from(carried)
         elif self._hardened:
@@ -151,13 +155,14 @@ class ClaimReviewWorkflow:
         try:
             if not args:
                 raise ValueError("no input: start the review with the claim as one JSON object")
-            if len(args) > 2 or (len(args) == 2 and workflow.info().continued_run_id is None):
+            if len(args) > 2:
                 raise ValueError(
                     f"{len(args)} inputs: start the review with the claim as one JSON object"
                 )
             claim = args[0] if isinstance(args[0], Claim) else Claim.model_validate(args[0])
             if len(args) == 2:
                 carried = CarriedReview.model_validate(args[1])
+                _check_carried(claim, carried)
             return claim, carried
         except ValidationError as invalid:
             self._input_problem = "the claim is not valid: " + _problems(invalid)
@@ -186,6 +191,13 @@ class ClaimReviewWorkflow:
         if self._input_problem is not None:
             raise ApplicationError(self._input_problem, type="InvalidClaim", non_retryable=True)
         expected_id = workflow_id_for(claim.claim_id)
+        if self._hardened and workflow.info().cron_schedule:
+            raise ApplicationError(
+                f"claim {claim.claim_id} was started with a cron schedule; a review runs once. "
+                "Start it with `claims start`",
+                type="ScheduledReview",
+                non_retryable=True,
+            )
         if self._hardened and workflow.info().workflow_id != expected_id:
             # The ledger pays a claim id once anyway; this says so before anything runs.
             raise ApplicationError(
@@ -200,10 +212,12 @@ class ClaimReviewWorkflow:
         """The review; a Temporal cancellation is an operator's cancel until money moves."""
         try:
             return await self._review(claim, resuming=resuming)
-        except asyncio.CancelledError:
-            # No cancellation reason: the worker is dropping this run from its cache (or a
-            # replay ended), which is not a decision about the claim.
-            if not self._hardened or workflow.cancellation_reason() is None:
+        except (asyncio.CancelledError, ActivityError) as stopped:
+            # An activity of the review itself (policy, registration, a reminder) that was
+            # cancelled with the claim surfaces as an ActivityError.
+            if not self._cancellation_requested() or (
+                isinstance(stopped, ActivityError) and not isinstance(stopped.cause, CancelledError)
+            ):
                 raise
         given = (workflow.cancellation_reason() or "").strip()
         reason = "cancellation requested through Temporal"
@@ -306,6 +320,8 @@ class ClaimReviewWorkflow:
                     summary="Load review policy and approver directory",
                 )
             except ActivityError as failure:
+                if self._cancellation_requested():
+                    raise
                 problem = str(failure.cause or failure)
                 now = workflow.now()
                 if wait is None:
@@ -348,6 +364,14 @@ class ClaimReviewWorkflow:
     def _dry_run(self) -> bool:
         """Only what-if reruns are dry runs: a property of the workflow type, not of its input."""
         return False
+
+    def _cancellation_requested(self) -> bool:
+        """Temporal asked to cancel the run (the web UI's "Request Cancellation").
+
+        Without a cancellation reason, a cancelled task means the worker is dropping the
+        run from its cache, or a replay ended: not a decision about the claim.
+        """
+        return self._hardened and workflow.cancellation_reason() is not None
 
     @workflow.query
     def state(self) -> ClaimState:
@@ -486,7 +510,7 @@ class ClaimReviewWorkflow:
 
     def _history_too_long(self) -> bool:
         """Time to continue as new: Temporal suggests it, or a budget of the policy is spent."""
-        if not self._hardened or self._policy is None:
+        if not self._hardened or self._policy is None or self._carry_refused:
             return False
         info = workflow.info()
         return (
@@ -500,11 +524,6 @@ class ClaimReviewWorkflow:
         assert self._policy is not None
         await workflow.wait_condition(workflow.all_handlers_finished)
         info = workflow.info()
-        self.transition(
-            self._state.current_step,
-            f"continuing as new after {info.get_current_history_length()} events "
-            f"({info.get_current_history_size() // 1024} KiB of history)",
-        )
         carried = CarriedReview(
             state=self._state,
             policy=self._policy,
@@ -512,6 +531,26 @@ class ClaimReviewWorkflow:
             findings=self._findings,
             documents_arrived=self._documents_arrived,
         )
+        size = len(carried.model_dump_json())
+        if size > MAX_CARRIED_BYTES:
+            # Carrying it would fail every workflow task on the server's payload limit;
+            # better to keep this run going (and say so once) than to wedge the claim.
+            if not self._carry_refused:
+                self._carry_refused = True
+                self.audit(
+                    AGENT_ACTOR,
+                    "continue_as_new",
+                    AuditOutcome.RECORDED,
+                    f"history budget reached, but the state ({size // 1024} KiB) is too large "
+                    "to carry into a new run; this run goes on",
+                )
+            return
+        self.transition(
+            self._state.current_step,
+            f"continuing as new after {info.get_current_history_length()} events "
+            f"({info.get_current_history_size() // 1024} KiB of history)",
+        )
+        carried.state = self._state
         workflow.continue_as_new(args=[self._state.context.claim, carried])
 
     async def _await_decision(self, routing: RoutingDecision | None) -> DecisionRecord | Reassess:
@@ -519,8 +558,9 @@ class ClaimReviewWorkflow:
 
         `routing` None: a continued run goes on with the wait it carried.
         """
-        self._decision = None
         if routing is not None:
+            # A continued run keeps what its handlers took before this point.
+            self._decision = None
             self._open_approval_wait()
             self.transition(
                 Step.AWAITING_MANAGER_APPROVAL, "needs a human: " + "; ".join(routing.reasons)
@@ -545,6 +585,7 @@ class ClaimReviewWorkflow:
                 continue
             if not self._approval_wait_over():
                 await self._continue_as_new()
+                continue  # the state was too large to carry: this run waits on
             self._state.pending_actions.clear()
             if self._cancel is not None:
                 return Reassess.CANCELLED
@@ -678,6 +719,7 @@ class ClaimReviewWorkflow:
                 break
             if not arrived_or_stopped():
                 await self._continue_as_new()
+                continue  # the state was too large to carry: this run waits on
             break
         self._state.pending_actions.clear()
         self._preempted_by = None
@@ -1153,6 +1195,8 @@ class ClaimReviewWorkflow:
 
     def transition(self, to: Step, reason: str) -> None:
         """The one way the step changes: version, transition record, search attributes, log."""
+        if self._hardened and len(reason) > MAX_TRANSITION_REASON:
+            reason = reason[: MAX_TRANSITION_REASON - 1] + "…"
         record = self._state.transition(
             to,
             reason=reason,
@@ -1291,6 +1335,29 @@ def _with_overrides(policy: ReviewPolicy, overrides: dict[str, Any]) -> ReviewPo
         ) from None
 
 
+def _check_carried(claim: Claim, carried: CarriedReview) -> None:
+    """A second input is accepted only from this review's own continue-as-new.
+
+    Its last run record must name the run this one continues: run ids are made by the
+    server when a run starts, so no input written before then (a start with two inputs,
+    a cron or retry run repeating that input) can name it.
+    """
+    info = workflow.info()
+    runs = carried.state.runs
+    if (
+        info.continued_run_id is None
+        or info.cron_schedule
+        or not runs
+        or runs[-1].run_id != info.continued_run_id
+        or carried.state.workflow_id != info.workflow_id
+        or carried.state.context.claim != claim
+    ):
+        raise ValueError(
+            "2 inputs: start the review with the claim as one JSON object (a second input "
+            "is only taken from the review's own continue-as-new)"
+        )
+
+
 def _claimed_actor(payload: Any) -> str:
     """Who the payload says acts, for the audit line of a payload that does not validate."""
     if isinstance(payload, dict):
@@ -1330,15 +1397,14 @@ def _no_payment_message(claim: Claim) -> str:
 
 
 # Stands in for an unusable input, so the state document exists while the review fails.
-_PLACEHOLDER_CLAIM = Claim.model_construct(
+_PLACEHOLDER_CLAIM = Claim(
     claim_id="invalid-input",
-    policy_number="-",
-    claimant=Claimant.model_construct(id="-", name="-", email="-"),
+    policy_number="none",
+    claimant=Claimant(id="none", name="none", email="invalid-input@invalid.example"),
     amount=Decimal("0.01"),
     currency="USD",
     incident_date=date(1970, 1, 1),
     category=ClaimCategory.EXPENSE,
-    description="-",
-    documents=[],
-    submitted_by="-",
+    description="This review refused its input; see its failure.",
+    submitted_by="none",
 )

@@ -22,12 +22,17 @@ from signals.messages import (
 )
 from workflows.authority import ReviewPolicy, operator_refusal, refusal_reason
 from workflows.claim import MAX_DOCUMENTS, money
-from workflows.state import ClaimState, Step
+from workflows.state import AuditOutcome, ClaimState, Step
 
 # Staff notes each later assessment reads; past this, fold what you know into one note.
 MAX_NOTES = 20
 # Edits of one proposal; each keeps its diff, so the state a review carries stays small.
 MAX_EDITS = 20
+# Requests for information, and operator actions (pause, resume, reassign) on one review:
+# each is a version with its reason, carried into every later run of the review.
+MAX_INFORMATION_REQUESTS = 10
+MAX_OPERATOR_ACTIONS = 50
+OPERATOR_ACTIONS = {HumanAction.PAUSE, HumanAction.RESUME, HumanAction.REASSIGN}
 
 DECISION_ACTIONS = {HumanAction.APPROVE, HumanAction.REJECT, HumanAction.EDIT}
 NOT_WHILE_PAYING = {
@@ -66,6 +71,10 @@ def refusal(
         return f"the claim is already {step}"
     if step is Step.EXECUTING and action in NOT_WHILE_PAYING:
         return "the claim is executing its payout; it can no longer be stopped"
+    if hardened:
+        limited = _count_refusal(action, state)
+        if limited is not None:
+            return limited
     if action in DECISION_ACTIONS or action is HumanAction.REQUEST_INFO:
         return _decision_refusal(
             action, message, state, policy, escalation_level, decided, hardened
@@ -171,4 +180,26 @@ def _operator_refusal(
             return "the claim is not paused"
     if isinstance(message, ReassignPayload) and policy.find(message.assignee) is None:
         return f"'{message.assignee}' is not in the approver directory"
+    return None
+
+
+def _count_refusal(action: HumanAction, state: ClaimState) -> str | None:
+    """Actions that may repeat are bounded, so no sender can grow the review without end."""
+    if action is HumanAction.REQUEST_INFO:
+        if len(state.context.information_requests) >= MAX_INFORMATION_REQUESTS:
+            return (
+                f"the claim has had {MAX_INFORMATION_REQUESTS} requests for information, the "
+                "most it keeps; decide with what is on file, or cancel and restart the review"
+            )
+    elif action in OPERATOR_ACTIONS:
+        taken = sum(
+            1
+            for e in state.audit_log
+            if e.action in OPERATOR_ACTIONS and e.outcome is AuditOutcome.ACCEPTED
+        )
+        if taken >= MAX_OPERATOR_ACTIONS:
+            return (
+                f"the claim has had {MAX_OPERATOR_ACTIONS} pauses, resumes and reassignments, "
+                "the most it keeps; decide it, or cancel and restart the review"
+            )
     return None
