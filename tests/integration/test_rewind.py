@@ -159,7 +159,6 @@ async def test_show_timeline_and_rollback_reach_a_version_in_an_earlier_run(
     continued = await eventually(
         lambda: client.get_workflow_handle(handle.id).query(ClaimReviewWorkflow.state),
         lambda s: len(s.runs) == 2,
-        within=60,
     )
     second_run = continued.runs[1]
     cut = next(t.version for t in continued.transitions if t.reason.startswith("continuing as"))
