@@ -137,13 +137,24 @@ def render_state(state: ClaimState) -> Group:
         Panel(header, title=literal(f"Claim {claim.claim_id}"), expand=False)
     ]
 
+    if len(state.runs) > 1:
+        latest = state.runs[-1]
+        _row(
+            header,
+            "runs",
+            f"{len(state.runs)} (continued as new; this run holds versions "
+            f"{latest.first_version} on)",
+        )
+
     if state.pending_actions:
         waits = Table(title="Pending actions", title_justify="left")
-        for column in ("type", "assignee", "level", "deadline", "on timeout", "resumed by"):
+        columns = ["type", "assignee", "level", "deadline", "on timeout", "resumed by"]
+        # The detail says what a wait is about: what was asked for, or why the policy failed.
+        with_detail = any(w.detail for w in state.pending_actions)
+        for column in [*columns, "detail"] if with_detail else columns:
             waits.add_column(column)
         for wait in state.pending_actions:
-            _row(
-                waits,
+            cells = [
                 wait.type,
                 f"{wait.assignee} ({', '.join(wait.assignee_roles)})"
                 if wait.assignee_roles
@@ -152,7 +163,8 @@ def render_state(state: ClaimState) -> Group:
                 _deadline(wait.timeout),
                 wait.on_timeout,
                 wait.trigger,
-            )
+            ]
+            _row(waits, *cells, *([wait.detail] if with_detail else []))
         parts.append(waits)
 
     ctx = state.context
@@ -166,6 +178,13 @@ def render_state(state: ClaimState) -> Group:
         )
         _row(plan, "tell the claimant", proposal.customer_message)
         _row(plan, "revision", str(proposal.revision))
+        if proposal.unverified:
+            _row(
+                plan,
+                "unverified",
+                "no tool checked what the policy pays: set the payout with `claims edit`; "
+                "a second approver confirms it",
+            )
         if proposal.approvals:
             _row(plan, "approved so far by", ", ".join(proposal.approvals))
         for change in proposal.edits:
@@ -282,6 +301,10 @@ def render_state(state: ClaimState) -> Group:
                 e.action,
                 literal(e.outcome, style),
                 e.detail,
+            )
+        if state.refusals_not_listed:
+            audit.caption = (
+                f"and {state.refusals_not_listed} more refused actions, counted but not listed"
             )
         parts.append(audit)
     return Group(*parts)
