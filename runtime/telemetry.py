@@ -1,5 +1,7 @@
 """Metrics: the SDK's own (task latencies, schedule-to-start, sticky cache) and ours.
 
+Workflow code records its own (`workflows.metrics`); activity code records model calls here.
+
 With CLAIMS_METRICS_PORT set, the worker's Temporal runtime serves Prometheus metrics at
 http://127.0.0.1:<port>/metrics. Our counters (claims by outcome, LLM tokens and latency,
 human wait time) go through the same meters, so they share the endpoint; workflow
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from temporalio import activity, workflow
+from temporalio import activity
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from runtime.errors import UserFacingError
@@ -31,20 +33,6 @@ def metrics_runtime(port: int | None) -> Runtime | None:
     return Runtime(
         telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"{METRICS_HOST}:{port}"))
     )
-
-
-def record_outcome(status: str) -> None:
-    """Count a finished claim by its outcome (workflow code; silent during replay)."""
-    workflow.metric_meter().create_counter("claim_outcomes", "Claims finished, by outcome").add(
-        1, {"outcome": status}
-    )
-
-
-def record_human_wait(waited: timedelta, action: str) -> None:
-    """How long a claim waited for a person before they acted (workflow code)."""
-    workflow.metric_meter().create_histogram_timedelta(
-        "claim_human_wait", "Time from a human wait opening to the decision", unit="ms"
-    ).record(waited, {"action": action})
 
 
 def record_llm_call(model: str, latency: timedelta, input_tokens: int, output_tokens: int) -> None:

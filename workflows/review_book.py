@@ -1,0 +1,180 @@
+"""The review's books: every change of step, every act, and where the claim stands.
+
+One object keeps the state document and is the only way it changes step: `transition`
+bumps the version and records why, `audit` records who did what, and `publish` mirrors
+the claim into search attributes and the web UI's details. The workflow, the agent loop
+and the desk for people's actions all write through it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey
+
+with workflow.unsafe.imports_passed_through():
+    from workflows import search_attributes as sa
+    from workflows.metrics import record_outcome
+    from workflows.state import (
+        AuditOutcome,
+        ClaimOutcome,
+        ClaimState,
+        DecisionKind,
+        DecisionRecord,
+        OutcomeStatus,
+        PendingActionType,
+        Step,
+    )
+
+AGENT_ACTOR = "claim-review-agent"
+PATCH_RESTING_STEPS = "search-attribute-resting-steps"
+# The audit log lists this many refusals; later ones are counted (see ClaimState).
+MAX_LISTED_REFUSALS = 100
+MAX_AUDIT_DETAIL = 300
+MAX_TRANSITION_REASON = 300
+
+
+class ReviewBook:
+    """The state document and the one way to change it.
+
+    `hardened` is False only while replaying reviews that began before stored texts and
+    listed refusals were bounded; they keep the bookkeeping they started with.
+    """
+
+    def __init__(self, state: ClaimState, *, hardened: bool) -> None:
+        self.state = state
+        self.hardened = hardened
+
+    def transition(self, to: Step, reason: str) -> None:
+        """The one way the step changes: version, transition record, search attributes, log."""
+        if self.hardened and len(reason) > MAX_TRANSITION_REASON:
+            reason = reason[: MAX_TRANSITION_REASON - 1] + "…"
+        record = self.state.transition(
+            to,
+            reason=reason,
+            at=workflow.now(),
+            history_length=workflow.info().get_current_history_length(),
+        )
+        self.publish()
+        workflow.logger.info(
+            "claim moved to %s",
+            to,
+            extra={
+                "step": str(to),
+                "from_step": str(record.from_step),
+                "version": record.version,
+                "reason": reason,
+            },
+        )
+
+    def audit(self, actor: str, action: str, outcome: AuditOutcome, detail: str) -> None:
+        """Record who did what. Past a limit, refusals are counted instead of listed.
+
+        Refused messages cost their sender nothing, so a flood of them must not grow the
+        state without bound; accepted actions are always listed.
+        """
+        if self.hardened:
+            detail = detail[:MAX_AUDIT_DETAIL]
+            refused = [e for e in self.state.audit_log if e.outcome is AuditOutcome.REFUSED]
+            if outcome is AuditOutcome.REFUSED and len(refused) >= MAX_LISTED_REFUSALS:
+                self.state.refusals_not_listed += 1
+                return
+        entry = self.state.audit(
+            at=workflow.now(), actor=actor, action=str(action), outcome=outcome, detail=detail
+        )
+        workflow.logger.info(
+            "%s %s by %s",
+            entry.action,
+            entry.outcome,
+            entry.actor,
+            extra={
+                "step": str(self.state.current_step),
+                "version": entry.version,
+                "actor": entry.actor,
+                "detail": detail,
+            },
+        )
+
+    def record_decision(self, actor: str, kind: DecisionKind, comment: str) -> DecisionRecord:
+        """A decision joins the context; the agent's own are audited here, people's by the desk."""
+        decision = DecisionRecord(at=workflow.now(), actor=actor, decision=kind, comment=comment)
+        self.state.context.previous_decisions.append(decision)
+        if kind in (DecisionKind.AUTO_APPROVE, DecisionKind.ESCALATE):
+            self.audit(actor, kind, AuditOutcome.ACCEPTED, comment)
+        return decision
+
+    def finish(
+        self,
+        status: OutcomeStatus,
+        decision: DecisionRecord,
+        amount: Decimal,
+        payout_id: str | None,
+    ) -> ClaimOutcome:
+        """The outcome of the contract, kept in the state and counted in the metrics."""
+        record_outcome(status)
+        self.state.outcome = ClaimOutcome(
+            claim_id=self.state.context.claim.claim_id,
+            status=status,
+            decided_by=decision.actor,
+            payout_amount=amount,
+            currency=self.state.context.currency,
+            decided_at=decision.at,
+            reason=decision.comment,
+            payout_id=payout_id,
+        )
+        return self.state.outcome
+
+    def _searchable_step(self) -> str:
+        """The step as list queries see it: where a claim can rest, not every loop turn.
+
+        The agent loop flips between assessing and gathering_evidence within seconds;
+        upserting each flip cost a visibility write per turn. New reviews show the whole
+        loop as `assessing`; the state document keeps the exact step.
+        """
+        step = self.state.current_step
+        if step in sa.AGENT_LOOP_STEPS and workflow.patched(PATCH_RESTING_STEPS):
+            return str(Step.ASSESSING)
+        return str(step)
+
+    def publish(self) -> None:
+        """Mirror where the claim is into search attributes and the UI's current details."""
+        state = self.state
+        wait = next((w for w in state.pending_actions if w.type.needs_a_person), None)
+        wait = wait or (state.pending_actions[0] if state.pending_actions else None)
+        assignee = (wait.assignee if wait and wait.assignee else None) or state.assignee
+        # Only what changed: each upsert is a history event and a visibility write.
+        current = workflow.info().typed_search_attributes
+        wanted: list[tuple[SearchAttributeKey[Any], Any]] = [
+            (sa.CLAIM_STEP, self._searchable_step()),
+            (sa.CLAIM_AMOUNT, float(state.context.claim_amount)),
+            (sa.AWAITING_HUMAN, state.awaiting_human),
+            (sa.ASSIGNEE, assignee),
+            (sa.CLAIM_DEADLINE, wait.timeout if wait else None),
+        ]
+        updates = [
+            key.value_set(value) if value is not None else key.value_unset()
+            for key, value in wanted
+            if current.get(key) != value
+        ]
+        if updates:
+            workflow.upsert_search_attributes(updates)
+        details = f"**{state.current_step}** (version {state.version})"
+        if state.paused:
+            details += " — paused by an operator"
+        if wait is not None and wait.type is PendingActionType.RATE_LIMIT:
+            details += f"\n\nRate limited by the model provider until {wait.timeout:%H:%M:%S} UTC"
+        elif wait is not None and wait.type is PendingActionType.CONFIGURATION:
+            details += (
+                f"\n\nWaiting for a valid review policy (next try {wait.timeout:%H:%M:%S} UTC): "
+                f"{wait.detail}"
+            )
+        elif wait is not None:
+            details += (
+                f"\n\n{wait.type} — {assignee or 'unassigned'} "
+                f"until {wait.timeout:%Y-%m-%d %H:%M} UTC"
+            )
+        if state.context.routing and state.context.routing.reasons:
+            details += "\n\nWhy: " + "; ".join(state.context.routing.reasons)
+        workflow.set_current_details(details)
