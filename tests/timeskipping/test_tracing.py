@@ -16,6 +16,7 @@ from workflows.claim_review import ClaimReviewWorkflow
 
 
 def test_no_endpoint_no_tracing() -> None:
+    """Without an OTLP endpoint configured the worker gets no tracing interceptor."""
     assert [] == tracing_interceptors({})
 
 

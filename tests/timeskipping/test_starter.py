@@ -37,6 +37,7 @@ class StandInReview:
 
 @pytest.fixture
 async def task_queue(time_env: WorkflowEnvironment) -> AsyncIterator[str]:
+    """A task queue served by a stand-in review that completes or fails at once."""
     queue = f"starter-test-{uuid.uuid4().hex[:8]}"
     async with Worker(
         time_env.client,
@@ -64,12 +65,12 @@ async def test_a_failed_review_can_be_started_again(
         again.status,
         (await handle.describe()).status,
     )
-    await handle.terminate("test over")
 
 
 async def test_a_terminated_review_can_be_started_again(
     time_env: WorkflowEnvironment, task_queue: str
 ) -> None:
+    """A review an operator terminated can be started again: it was never decided."""
     claim = unique_claim()
     client = time_env.client
     await start_claim(client, claim, "no-worker-" + task_queue)
@@ -78,12 +79,12 @@ async def test_a_terminated_review_can_be_started_again(
     again = await start_claim(client, claim, "no-worker-" + task_queue)
 
     assert StartStatus.STARTED == again.status
-    await client.get_workflow_handle(claim.workflow_id).terminate("test over")
 
 
 async def test_a_running_review_is_not_started_twice(
     time_env: WorkflowEnvironment, task_queue: str
 ) -> None:
+    """A second start of a claim under review is reported as such, and starts nothing."""
     claim = unique_claim()
     client = time_env.client
     await start_claim(client, claim, "no-worker-" + task_queue)
@@ -91,7 +92,6 @@ async def test_a_running_review_is_not_started_twice(
     again = await start_claim(client, claim, "no-worker-" + task_queue)
 
     assert StartStatus.ALREADY_UNDER_REVIEW == again.status
-    await client.get_workflow_handle(claim.workflow_id).terminate("test over")
 
 
 async def test_a_completed_review_is_never_started_again(

@@ -7,9 +7,8 @@ from decimal import Decimal
 
 from temporalio.testing import WorkflowEnvironment
 
-from activities.payments import Ledger
-from tests.conftest import WorkerFactory
-from tests.helpers import Handle, eventually, start, state_of, unique_claim, until_step
+from tests.helpers import eventually
+from tests.timeskipping.conftest import Review, StartReview, WaitForPerson
 from workflows.claim_review import ClaimReviewWorkflow
 from workflows.state import (
     AuditOutcome,
@@ -20,44 +19,35 @@ from workflows.state import (
 )
 
 
-async def until_awaiting(handle: Handle) -> ClaimState:
-    return await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
+async def until_audited(review: Review, count: int) -> ClaimState:
+    """The state once `count` actions are in the audit log."""
+    return await eventually(review.state, lambda s: len(s.audit_log) >= count)
 
 
-async def until_audited(handle: Handle, count: int) -> ClaimState:
-    return await eventually(lambda: state_of(handle), lambda s: len(s.audit_log) >= count)
-
-
-async def test_small_clean_claim_is_auto_approved_and_paid_once(
-    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
-) -> None:
+async def test_small_clean_claim_is_auto_approved_and_paid_once(reviewing: StartReview) -> None:
     """A 420 USD expense with receipts passes every rule and is paid without a person."""
-    claim = unique_claim("CLM-1001")
-    async with claims_worker() as (_, settings):
-        outcome = await (await start(time_env.client, claim, settings.task_queue)).result()
+    async with reviewing("CLM-1001") as review:
+        outcome = await review.handle.result()
 
     assert (OutcomeStatus.COMPLETED, "claim-review-agent", Decimal("420.00")) == (
         outcome.status,
         outcome.decided_by,
         outcome.payout_amount,
     )
-    assert [outcome.payout_id] == [
-        p for p, _ in Ledger(settings.ledger_db).payouts_for(claim.claim_id)
-    ]
+    assert [outcome.payout_id] == [p for p, _ in review.payouts()]
 
 
 async def test_approval_at_hour_71_completes_without_escalation(
-    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
+    time_env: WorkflowEnvironment, waiting_claim: WaitForPerson
 ) -> None:
     """The brief's 1,250 claim waits for a manager; maria approves just before the deadline."""
-    claim = unique_claim("CLM-1002")
-    async with claims_worker() as (_, settings):
-        handle = await start(time_env.client, claim, settings.task_queue)
-        waiting = await until_awaiting(handle)
+    async with waiting_claim("CLM-1002") as (review, waiting):
         await time_env.sleep(timedelta(hours=71))
-        await handle.signal(ClaimReviewWorkflow.approve, {"approver": "maria", "comment": "ok"})
-        outcome = await handle.result()
-        final = await state_of(handle)
+        await review.handle.signal(
+            ClaimReviewWorkflow.approve, {"approver": "maria", "comment": "ok"}
+        )
+        outcome = await review.handle.result()
+        final = await review.state()
 
     wait = waiting.pending_actions[0]
     assert timedelta(hours=72) == wait.timeout - wait.created_at
@@ -72,22 +62,17 @@ async def test_approval_at_hour_71_completes_without_escalation(
 
 
 async def test_no_decision_in_72_hours_escalates_to_senior_approvers(
-    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
+    time_env: WorkflowEnvironment, waiting_claim: WaitForPerson
 ) -> None:
     """After 72 hours the claim is escalated, recorded in state and audit log, and waits on."""
-    claim = unique_claim("CLM-1002")
-    async with claims_worker() as (_, settings):
-        handle = await start(time_env.client, claim, settings.task_queue)
-        before = await until_awaiting(handle)
+    async with waiting_claim("CLM-1002") as (review, before):
         await time_env.sleep(timedelta(hours=72, minutes=1))
-        after = await eventually(
-            lambda: state_of(handle), lambda s: s.pending_actions[0].escalation_level == 1
-        )
+        after = await eventually(review.state, lambda s: s.pending_actions[0].escalation_level == 1)
         # sam is an adjuster: enough before escalation, not after it.
-        await handle.signal(ClaimReviewWorkflow.approve, {"approver": "sam"})
-        refused = await until_audited(handle, len(after.audit_log) + 1)
-        await handle.signal(ClaimReviewWorkflow.approve, {"approver": "maria"})
-        outcome = await handle.result()
+        await review.handle.signal(ClaimReviewWorkflow.approve, {"approver": "sam"})
+        refused = await until_audited(review, len(after.audit_log) + 1)
+        await review.handle.signal(ClaimReviewWorkflow.approve, {"approver": "maria"})
+        outcome = await review.handle.result()
 
     wait = after.pending_actions[0]
     assert ("senior-approvers", Step.AWAITING_MANAGER_APPROVAL) == (
@@ -110,19 +95,14 @@ async def test_no_decision_in_72_hours_escalates_to_senior_approvers(
     assert ("maria", OutcomeStatus.COMPLETED) == (outcome.decided_by, outcome.status)
 
 
-async def test_rejection_ends_in_rejected_without_payout(
-    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
-) -> None:
+async def test_rejection_ends_in_rejected_without_payout(waiting_claim: WaitForPerson) -> None:
     """A manager's rejection ends the review in `rejected`, pays nothing, keeps the reason."""
-    claim = unique_claim("CLM-1004")
-    async with claims_worker() as (_, settings):
-        handle = await start(time_env.client, claim, settings.task_queue)
-        await until_awaiting(handle)
-        await handle.signal(
+    async with waiting_claim("CLM-1004") as (review, _):
+        await review.handle.signal(
             ClaimReviewWorkflow.reject, {"approver": "maria", "comment": "duplicate of CLM-0950"}
         )
-        outcome = await handle.result()
-        final = await state_of(handle)
+        outcome = await review.handle.result()
+        final = await review.state()
 
     assert (OutcomeStatus.REJECTED, "maria", Decimal(0), "duplicate of CLM-0950") == (
         outcome.status,
@@ -131,27 +111,25 @@ async def test_rejection_ends_in_rejected_without_payout(
         outcome.reason,
     )
     assert Step.REJECTED == final.current_step
-    assert [] == Ledger(settings.ledger_db).payouts_for(claim.claim_id)
+    assert [] == review.payouts()
 
 
 async def test_refused_decisions_are_recorded_and_the_claim_keeps_waiting(
-    time_env: WorkflowEnvironment, claims_worker: WorkerFactory
+    waiting_claim: WaitForPerson,
 ) -> None:
     """Unknown approvers, approvers over their limit and malformed payloads change nothing."""
-    claim = unique_claim("CLM-1003")  # 7,300 EUR payable: over sam's 5,000 limit
-    async with claims_worker() as (_, settings):
-        handle = await start(time_env.client, claim, settings.task_queue)
-        waiting = await until_awaiting(handle)
+    # 7,300 EUR payable: over sam's 5,000 limit
+    async with waiting_claim("CLM-1003") as (review, waiting):
         for payload in (
             {"approver": "mallory"},
             {"approver": "sam"},
             {"comment": "no approver"},
             "yes",
         ):
-            await handle.signal(ClaimReviewWorkflow.approve, payload)
-        after = await until_audited(handle, len(waiting.audit_log) + 4)
-        await handle.signal(ClaimReviewWorkflow.approve, {"approver": "maria"})
-        outcome = await handle.result()
+            await review.handle.signal(ClaimReviewWorkflow.approve, payload)
+        after = await until_audited(review, len(waiting.audit_log) + 4)
+        await review.handle.signal(ClaimReviewWorkflow.approve, {"approver": "maria"})
+        outcome = await review.handle.result()
 
     refusals = after.audit_log[-4:]
     assert [AuditOutcome.REFUSED] * 4 == [e.outcome for e in refusals]

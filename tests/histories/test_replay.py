@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.claim_review import ClaimReviewWorkflow
     from workflows.state import ClaimOutcome
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+HISTORIES = sorted(Path(__file__).parent.glob("*.json"))
 
 
 def load(path: Path) -> WorkflowHistory:
@@ -33,6 +33,7 @@ def load(path: Path) -> WorkflowHistory:
 
 
 def test_the_corpus_covers_every_path() -> None:
+    """Every path through the review, and each as it was before a patch, has a history."""
     assert {
         "auto_approve",
         "manual_approve",
@@ -68,6 +69,7 @@ def test_the_corpus_covers_every_path() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_recorded_history_replays(path: Path) -> None:
+    """The current workflow code issues the same commands the recorded run did."""
     replayer = Replayer(workflows=[ClaimReviewWorkflow], data_converter=pydantic_data_converter)
 
     await replayer.replay_workflow(load(path))

