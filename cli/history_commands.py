@@ -1,7 +1,10 @@
-"""`claims timeline` and `claims replay`: a claim's history, read by people and by the code.
+"""`claims timeline`, `replay`, `rollback` and `fork`: a claim's history, read and rewound.
 
-Registered on the main app by `register_history_commands`, with the same `command`
-wrapper as every other command, so failures read the same way.
+Each command parses its arguments, calls the `history` package and renders the answer.
+The parts that load the workflow, the agent and its model libraries are imported inside
+the commands that replay, so the rest of `claims` starts without them. Registered on the
+main app by `register_history_commands`, with the same `command` wrapper as every other
+command, so failures read the same way.
 """
 
 from __future__ import annotations
@@ -14,18 +17,16 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from cli.replay import HistoryFileError, describe, history_paths, load_history, replay_files
-from cli.timeline import Kind, timeline_rows, timeline_table
 from runtime.client import build_client
 from runtime.errors import UserFacingError
-from runtime.runs import EarlierRun, earlier_runs, fetch_run_history, parse_run_id
+from runtime.settings import Settings
 from runtime.text import printable
-from signals.client import claim_handle
 
 CommandWrapper = Callable[[Callable[..., Coroutine[Any, Any, None]]], Callable[..., None]]
 console = Console()
 
 RECORD_COMMAND = ".venv/bin/python -m tests.histories.record"
+ClaimArg = Annotated[str, typer.Argument(help="claim id, such as CLM-1002")]
 
 
 async def timeline(
@@ -47,6 +48,12 @@ async def timeline(
     ] = None,
 ) -> None:
     """Show what happened to a claim, in order: model turns, tools, people, timers, steps."""
+    from cli.timeline import earlier_runs_note, timeline_table
+    from history.replay import HistoryFileError, load_history
+    from history.runs import EarlierRun, earlier_runs, fetch_run_history, parse_run_id
+    from history.timeline import Kind, timeline_rows
+    from signals.client import claim_handle
+
     if (claim_id is None) == (file is None):
         raise UserFacingError(
             "name a claim (`claims timeline CLM-1002`) or an exported history "
@@ -91,25 +98,6 @@ async def timeline(
         console.print(Text(earlier_runs_note(claim_id, earlier, more)))
 
 
-def earlier_runs_note(claim_id: str, runs: list[EarlierRun], more: bool) -> str:
-    """The runs before the one shown, newest first, and how to show one."""
-    lines = [
-        f"This run continued from {len(runs)}{' or more' if more else ''} earlier "
-        f"run{'s' if len(runs) > 1 or more else ''} (newest first):"
-    ]
-    for earlier in runs:
-        when = (
-            f"started {earlier.started_at:%Y-%m-%d %H:%M:%S} UTC"
-            if earlier.started_at
-            else "its history is no longer on the server"
-        )
-        lines.append(f"  {earlier.run_id}  {when}")
-    if more:
-        lines.append("  ... and older runs; show the oldest listed to see more")
-    lines.append(f"Show one with `claims timeline {printable(claim_id)} --run RUN_ID`.")
-    return "\n".join(lines)
-
-
 async def replay(
     files: Annotated[
         list[Path] | None,
@@ -123,6 +111,8 @@ async def replay(
     ] = None,
 ) -> None:
     """Replay exported histories against today's workflow code; fail if any would not resume."""
+    from history.replay import describe, history_paths, replay_files
+
     if directory is not None and not directory.is_dir():
         raise UserFacingError(f"{directory} is not a folder; give one such as tests/histories")
     paths = history_paths(files or [], directory)
@@ -155,7 +145,61 @@ async def replay(
     console.print(f"[green]{replays}[/]", highlight=False)
 
 
+async def rollback(
+    claim_id: ClaimArg,
+    to_version: Annotated[int, typer.Option("--to-version", help="version to go back to")],
+    reason: Annotated[str, typer.Option(help="why, kept with the reset")],
+    reapply_signals: Annotated[
+        bool,
+        typer.Option(help="replay the signals and updates received after that version"),
+    ] = False,
+) -> None:
+    """Reset a claim to a version (Temporal reset); the agent re-runs from there."""
+    from cli.rewind import rolled_back
+    from history.rollback import rollback as roll_back
+
+    client = await build_client()
+    result = await roll_back(client, claim_id, to_version, reason, reapply_signals)
+    console.print(Text(rolled_back(claim_id, to_version, result, reapply_signals)))
+
+
+async def fork(
+    claim_id: ClaimArg,
+    at_version: Annotated[int, typer.Option("--at-version", help="version to start from")],
+    llm: Annotated[
+        str | None, typer.Option(help="model for the rerun, like CLAIMS_LLM (openai:<model>)")
+    ] = None,
+    settings_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="review policy change, e.g. auto_approval_limit=2000"),
+    ] = None,
+) -> None:
+    """Rerun a claim from a version under other conditions, as a dry run, and compare."""
+    from activities.review_policy import load_review_policy_file
+    from cli.rewind import comparison
+    from history.fork import check_overrides, parse_overrides
+    from history.fork import fork as rerun_what_if
+
+    settings = Settings.from_env()
+    overrides = parse_overrides(settings_ or [])
+    check_overrides(load_review_policy_file(settings.approvers_file), overrides)
+    client = await build_client()
+    result = await rerun_what_if(
+        client,
+        claim_id,
+        at_version,
+        task_queue=settings.task_queue,
+        llm=llm,
+        overrides=overrides,
+    )
+    console.print(comparison(result))
+    shown = printable(result.workflow_id.removeprefix("claim-"))
+    console.print(
+        Text(f"Inspect it: claims show {shown} (side effects were recorded, not executed)")
+    )
+
+
 def register_history_commands(app: typer.Typer, command: CommandWrapper) -> None:
-    """Add `timeline` and `replay` to the `claims` app."""
-    app.command()(command(timeline))
-    app.command()(command(replay))
+    """Add `timeline`, `replay`, `rollback` and `fork` to the `claims` app."""
+    for fn in (timeline, replay, rollback, fork):
+        app.command()(command(fn))

@@ -1,4 +1,10 @@
-"""The `claims` command: every entry point a user or an operator types."""
+"""The `claims` command: every entry point a user or an operator types.
+
+Starting it loads no workflow code, worker or model library: commands that replay a
+history, run a worker or start claims import what they need when they run, so `--help`,
+`status`, `show` and people's actions start at once. `tests/unit/test_cli_startup.py`
+holds that line.
+"""
 
 from __future__ import annotations
 
@@ -22,19 +28,15 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.review_policy import load_review_policy_file
 from cli.history_commands import register_history_commands
 from cli.render import ClaimRow, claims_table, print_error, render_state
-from cli.rewind import register as register_rewind_commands
 from cli.status_query import claims_query, describe_filters, inbox_query, matching_count
 from runtime.client import build_client
 from runtime.datadir import ensure_data_paths
 from runtime.errors import UserFacingError
 from runtime.logs import configure_logging
-from runtime.rewind import state_at_version
 from runtime.settings import Settings
 from runtime.text import json_printable, printable
-from runtime.tracing import shutdown_tracing
-from signals.client import ActionRefused, act, claim_handle, signal_and_watch
+from signals.client import ActionRefused, act, claim_handle, query_state, signal_and_watch
 from signals.messages import HumanAction
-from workflows.claim_review import ClaimReviewWorkflow
 from workflows.state import AuditOutcome
 
 app = typer.Typer(
@@ -178,8 +180,10 @@ async def show(
     client = await build_client()
     try:
         if version is None:
-            state = await claim_handle(client, claim_id).query(ClaimReviewWorkflow.state)
+            state = await query_state(claim_handle(client, claim_id))
         else:
+            from history.replay import state_at_version
+
             state = await state_at_version(client, claim_id, version)
     except WorkflowQueryFailedError as error:
         raise UserFacingError(f"claim {claim_id} could not answer: {error}") from None
@@ -446,7 +450,13 @@ async def history_export(
 
 
 register_history_commands(app, command)
-register_rewind_commands(app, console, _run)
+
+
+def _shutdown_tracing() -> None:
+    """Flush the spans of a command that traced; one that did not never loads tracing."""
+    tracing = sys.modules.get("runtime.tracing")
+    if tracing is not None:
+        tracing.shutdown_tracing()
 
 
 def main() -> None:
@@ -464,6 +474,6 @@ def main() -> None:
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
-        shutdown_tracing()
+        _shutdown_tracing()
         logging.shutdown()
     os._exit(code)

@@ -16,10 +16,9 @@ from runtime.logs import get_logger
 from runtime.settings import Settings
 from runtime.telemetry import metrics_runtime
 from runtime.text import printable
-from signals.client import claim_handle
+from signals.client import claim_handle, query_state
 from starter import StartResult, load_claims, start_claims
 from worker import build_activities, create_worker
-from workflows.claim_review import ClaimReviewWorkflow
 from workflows.state import ClaimState, Step
 
 SETTLE_TIMEOUT_SECONDS = 30.0
@@ -40,7 +39,7 @@ async def wait_until_settled(client: Client, claim_ids: list[str]) -> list[Claim
     for claim_id in claim_ids:
         handle = claim_handle(client, claim_id)
         while True:
-            state = await handle.query(ClaimReviewWorkflow.state)
+            state = await query_state(handle)
             if state.current_step.is_final or state.awaiting_human or loop.time() > deadline:
                 states.append(state)
                 break

@@ -4,6 +4,10 @@
 says why. Updates need a running worker; `signal_and_watch` sends the signal instead,
 which is durable without one, and watches the audit log for the outcome: for a while
 when a person waits at a terminal, or until it is recorded when the caller must know.
+
+Handles are reached by the contract's names (the `state` query, each action's signal and
+update), not through the workflow class: a client that only sends actions loads neither
+the workflow nor the agent and its model libraries.
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from runtime.errors import UserFacingError
 from signals.messages import ActionAccepted, HumanAction
 from workflows.claim import workflow_id_for
-from workflows.claim_review import ClaimReviewWorkflow
 from workflows.state import AuditEntry, ClaimOutcome, ClaimState
 
-Handle = WorkflowHandle[ClaimReviewWorkflow, ClaimOutcome]
+Handle = WorkflowHandle[Any, ClaimOutcome]
+# The query of the external contract that returns the state document.
+STATE_QUERY = "state"
 
 # How long a person at a terminal watches for the worker to record a signal before being
 # told it was sent; callers that must know the outcome pass None and wait for it.
@@ -80,13 +85,28 @@ class SignalReceipt:
 
 
 def claim_handle(client: Client, claim_id: str) -> Handle:
-    return client.get_workflow_handle_for(ClaimReviewWorkflow.run, workflow_id_for(claim_id))
+    """The claim's review, its latest run; its result is the outcome."""
+    return client.get_workflow_handle(workflow_id_for(claim_id), result_type=ClaimOutcome)
+
+
+async def query_state(handle: Handle, rpc_timeout: timedelta | None = None) -> ClaimState:
+    """The claim's state document; RPC and query failures are the caller's to handle."""
+    state: ClaimState = await handle.query(
+        STATE_QUERY, result_type=ClaimState, rpc_timeout=rpc_timeout
+    )
+    return state
+
+
+async def pinned_state(client: Client, workflow_id: str, run_id: str) -> ClaimState:
+    """The state of one run of a workflow, whatever run is the latest by the time it answers."""
+    handle = client.get_workflow_handle(workflow_id, run_id=run_id, result_type=ClaimOutcome)
+    return await query_state(handle)
 
 
 async def current_state(handle: Handle) -> ClaimState | None:
     """The claim's state, or None when no worker answers in time."""
     try:
-        return await handle.query(ClaimReviewWorkflow.state, rpc_timeout=QUERY_TIMEOUT)
+        return await query_state(handle, QUERY_TIMEOUT)
     except (RPCError, WorkflowQueryFailedError):
         return None
 
@@ -172,7 +192,7 @@ async def _answer(handle: Handle) -> ClaimState:
     """The claim's state once a worker answers; other errors (no such claim) are raised."""
     while True:
         try:
-            return await handle.query(ClaimReviewWorkflow.state, rpc_timeout=QUERY_TIMEOUT)
+            return await query_state(handle, QUERY_TIMEOUT)
         except RPCError as error:
             if not no_worker_answered(error):
                 raise

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli import history_commands, main, replay
+from cli import history_commands, main
 from cli.main import app
+from history import replay
 
 HISTORIES = Path(__file__).parent / "histories"
 

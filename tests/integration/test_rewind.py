@@ -9,9 +9,12 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from activities.payments import Ledger
+from history.fork import fork
+from history.replay import state_at_version
+from history.rollback import rollback
+from history.runs import earlier_runs
+from history.versions import RewindError
 from runtime.devserver import DevServer
-from runtime.rewind import RewindError, fork, rollback, state_at_version
-from runtime.runs import earlier_runs
 from runtime.settings import EXAMPLES_DIR
 from signals.client import act, claim_handle
 from signals.messages import HumanAction

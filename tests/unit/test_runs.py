@@ -21,14 +21,8 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
 from cli.rewind import rolled_back
-from runtime.rewind import (
-    REASON_LIMIT,
-    RewindError,
-    RollbackResult,
-    check_reason,
-    find_version,
-)
-from runtime.runs import (
+from history.rollback import REASON_LIMIT, RollbackResult, check_reason
+from history.runs import (
     EarlierRun,
     RunError,
     describe_run,
@@ -36,6 +30,7 @@ from runtime.runs import (
     parse_run_id,
     run_holding,
 )
+from history.versions import RewindError, find_version
 from tests.helpers import sample_claim
 from workflows.state import ClaimState, RunRecord, Step, Transition
 

@@ -25,9 +25,9 @@ from temporalio.api.history.v1 import (
 )
 from temporalio.client import WorkflowHistory
 
-from cli.history_commands import earlier_runs_note
-from cli.timeline import Kind, TimelineRow, format_offset, timeline_rows, timeline_table
-from runtime.runs import EarlierRun
+from cli.timeline import earlier_runs_note, timeline_table
+from history.runs import EarlierRun
+from history.timeline import Kind, TimelineRow, format_offset, timeline_rows
 from workflows.tools import TOOLS
 
 HISTORIES = Path(__file__).parent.parent / "histories"

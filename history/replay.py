@@ -1,8 +1,14 @@
-"""Replay exported histories against the current ClaimReviewWorkflow code.
+"""Histories replayed against today's ClaimReviewWorkflow code: the replay check, and
+the state at a version.
 
 A history replays when today's code issues the same commands, in the same order, as the
 code that wrote it; if not, the claims it stands for cannot resume after a deploy. For
 each file the answer is OK, or the error with the history event where replay broke.
+
+Replaying a claim's history up to the workflow task that made a version rebuilds the
+state as that task left it (`state_at_version`).
+
+This is the one module of `history` that loads the workflow, and with it the agent.
 """
 
 from __future__ import annotations
@@ -14,20 +20,30 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from google.protobuf.json_format import ParseError
+from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent, WorkflowExecutionStartedEventAttributes
-from temporalio.client import WorkflowHistory
+from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
-from temporalio.worker import Replayer
+from temporalio.worker import (
+    ExecuteWorkflowInput,
+    Interceptor,
+    Replayer,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+)
 from temporalio.workflow import NondeterminismError
 
-from cli.timeline import decode_payload
+from history.timeline import decode_payload
+from history.versions import find_version, latest_state, through_task
 from runtime.settings import WORKFLOW_TYPE
 from workflows.claim import workflow_id_for
 from workflows.claim_review import ClaimReviewWorkflow
+from workflows.state import ClaimState
 
 # Replaying a prefix of a history is quick; a prefix that hangs is given up on.
 PREFIX_REPLAY_TIMEOUT_SECONDS = 10.0
@@ -285,3 +301,47 @@ def history_paths(files: Sequence[Path], directory: Path | None) -> list[Path]:
     if directory is not None:
         paths.extend(sorted(directory.glob("*.json")))
     return paths
+
+
+# -- the state at a version ------------------------------------------------------------
+
+
+class _CaptureInstance(Interceptor):
+    """Keeps a reference to the replayed workflow object, to read its state afterwards."""
+
+    def __init__(self) -> None:
+        self.instances: list[Any] = []
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor]:
+        instances = self.instances
+
+        class Capture(WorkflowInboundInterceptor):
+            async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
+                instances.append(workflow.instance())
+                return await super().execute_workflow(input)
+
+        return Capture
+
+
+async def state_at_version(client: Client, claim_id: str, version: int) -> ClaimState:
+    """The state as the workflow task that reached `version` left it, rebuilt by replay.
+
+    Versions recorded in the same workflow task (routing and the wait it opens, say) come
+    back together: the replay stops at task boundaries. The replay runs over the history
+    of the run that made the version, whichever run of the claim that is.
+    """
+    current, latest = await latest_state(client, claim_id)
+    found = await find_version(client, current, version, latest)
+    events = through_task(list(found.history.events), found.point)
+    capture = _CaptureInstance()
+    replayer = Replayer(
+        workflows=[ClaimReviewWorkflow],
+        data_converter=pydantic_data_converter,
+        interceptors=[capture],
+    )
+    await replayer.replay_workflow(WorkflowHistory(found.history.workflow_id, events))
+    [instance] = capture.instances
+    past: ClaimState = instance.state()
+    return ClaimState.model_validate(past.model_dump())
