@@ -177,6 +177,21 @@ class EvidenceTools:
         )
 
 
+def tool_activities(tools: EvidenceTools) -> dict[str, Callable[[Any], Awaitable[BaseModel]]]:
+    """Each tool of the catalogue, by name, and the activity that runs it.
+
+    Read from the catalogue, so a tool declared there without its activity here fails
+    when the worker is built, not when the model first calls it.
+    """
+    found: dict[str, Callable[[Any], Awaitable[BaseModel]]] = {}
+    for name, spec in TOOLS.items():
+        method = getattr(tools, spec.activity, None)
+        if method is None:
+            raise TypeError(f"tool {name} has no activity EvidenceTools.{spec.activity}")
+        found[name] = method
+    return found
+
+
 def as_langchain_tools(tools: EvidenceTools) -> list[BaseTool]:
     """The same tools as LangChain tools: the schemas the model is bound to, runnable alone.
 
@@ -187,19 +202,11 @@ def as_langchain_tools(tools: EvidenceTools) -> list[BaseTool]:
 
     def wrap(spec: ToolSpec, method: Callable[[Any], Awaitable[BaseModel]]) -> BaseTool:
         async def run(**kwargs: Any) -> str:
-            result = await method(spec.args.model_validate(kwargs))
+            result = await method(spec.input_type.model_validate(kwargs))
             return result.model_dump_json()
 
         return StructuredTool.from_function(
             coroutine=run, name=spec.name, description=spec.description, args_schema=spec.args
         )
 
-    methods: dict[str, Callable[[Any], Awaitable[BaseModel]]] = {
-        "lookup_policy": tools.lookup_policy,
-        "check_coverage": tools.check_coverage,
-        "search_claim_history": tools.search_claim_history,
-        "screen_watchlist": tools.screen_watchlist,
-        "inventory_documents": tools.inventory_documents,
-        "check_currency_limit": tools.check_currency_limit,
-    }
-    return [wrap(TOOLS[name], method) for name, method in methods.items()]
+    return [wrap(TOOLS[name], method) for name, method in tool_activities(tools).items()]

@@ -35,7 +35,15 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from activities.prompts import CLAIM_FENCE, INTAKE_FENCE, STAFF_NOTES_FENCE, fenced
 from workflows.claim import money
 from workflows.evidence import ClaimAssessment, Recommendation
-from workflows.tools import SUBMIT_ASSESSMENT
+from workflows.tools import (
+    CHECK_COVERAGE,
+    CHECK_CURRENCY_LIMIT,
+    INVENTORY_DOCUMENTS,
+    LOOKUP_POLICY,
+    SCREEN_WATCHLIST,
+    SEARCH_CLAIM_HISTORY,
+    SUBMIT_ASSESSMENT,
+)
 
 OFFLINE_MODEL_NAME = "offline-adjuster-1"
 
@@ -61,43 +69,39 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
-def evidence_calls(claim: dict[str, Any], tool_names: list[str]) -> list[ToolCall]:
-    """The first turn: every evidence tool on offer, asked about this claim."""
-    arguments: dict[str, dict[str, Any]] = {
-        "lookup_policy": {"policy_number": claim["policy_number"]},
-        "check_coverage": {
-            "policy_number": claim["policy_number"],
-            "claimant_id": claim["claimant"]["id"],
-            "category": claim["category"],
-            "amount": claim["amount"],
-            "currency": claim["currency"],
-            "incident_date": claim["incident_date"],
-        },
-        "search_claim_history": {
-            "claimant_id": claim["claimant"]["id"],
-            "amount": claim["amount"],
-            "incident_date": claim["incident_date"],
-        },
-        "screen_watchlist": {
-            "claimant_id": claim["claimant"]["id"],
-            "policy_number": claim["policy_number"],
-        },
-        "inventory_documents": {
-            "category": claim["category"],
-            "document_kinds": [d["kind"] for d in claim.get("documents", [])]
-            + claim.get("kinds_not_listed", []),
-        },
-        "check_currency_limit": {
-            "policy_number": claim["policy_number"],
-            "amount": claim["amount"],
-            "currency": claim["currency"],
-        },
+def claim_arguments(claim: dict[str, Any]) -> dict[str, Any]:
+    """What the offline model answers for each argument a tool asks: the claim's own facts."""
+    return {
+        "policy_number": claim["policy_number"],
+        "claimant_id": claim["claimant"]["id"],
+        "category": claim["category"],
+        "amount": claim["amount"],
+        "currency": claim["currency"],
+        "incident_date": claim["incident_date"],
+        "document_kinds": [d["kind"] for d in claim.get("documents", [])]
+        + claim.get("kinds_not_listed", []),
     }
-    return [
-        ToolCall(name=name, args=args, id=f"call_1_{name}", type="tool_call")
-        for name, args in arguments.items()
-        if name in tool_names
-    ]
+
+
+def evidence_calls(claim: dict[str, Any], tools: list[dict[str, Any]]) -> list[ToolCall]:
+    """The first turn: every evidence tool on offer, its arguments read off its schema and
+    answered from the claim, as a hosted model fills in what a tool asks for."""
+    facts = claim_arguments(claim)
+    calls: list[ToolCall] = []
+    for tool in tools:
+        name = tool["function"]["name"]
+        if name == SUBMIT_ASSESSMENT:
+            continue
+        asked = tool["function"].get("parameters", {}).get("properties", {})
+        unknown = sorted(set(asked) - set(facts))
+        if unknown:
+            raise OfflineModelError(
+                f"the offline model cannot fill {', '.join(unknown)} for the tool {name}; "
+                "teach claim_arguments what they are"
+            )
+        args = {argument: facts[argument] for argument in asked}
+        calls.append(ToolCall(name=name, args=args, id=f"call_1_{name}", type="tool_call"))
+    return calls
 
 
 def offline_assessment(
@@ -113,14 +117,14 @@ def offline_assessment(
     }
     failed = sorted(name for name, m in answers.items() if m.status == "error")
     docs = [f"doc:{d['doc_id']}" for d in claim.get("documents", [])]
-    coverage = results.get("check_coverage")
+    coverage = results.get(CHECK_COVERAGE.name)
     if coverage is not None and not coverage["covered"]:
         return ClaimAssessment(
             recommendation=Recommendation.DENY,
             payout_amount=Decimal(0),
             confidence=0.85,
-            rationale="Not payable: " + "; ".join(coverage["reasons"]) + " [check_coverage].",
-            cited_evidence=["lookup_policy", "check_coverage"],
+            rationale=f"Not payable: {'; '.join(coverage['reasons'])} [{CHECK_COVERAGE.name}].",
+            cited_evidence=[LOOKUP_POLICY.name, CHECK_COVERAGE.name],
             customer_message=f"We reviewed claim {claim['claim_id']} and, as it stands, your "
             "policy does not cover it. A member of our team will confirm the decision.",
         )
@@ -129,26 +133,26 @@ def offline_assessment(
     concerns += [(f"intake: {finding}", "intake") for finding in intake]
     concerns += [(f"staff note: {note}", "staff_notes") for note in notes]
     staff_alarm = any(_STAFF_ALARM.search(note) for note in notes)
-    history = results.get("search_claim_history", {})
+    history = results.get(SEARCH_CLAIM_HISTORY.name, {})
     concerns += [
-        (f"possible duplicate of {d['claim_id']}", "search_claim_history")
+        (f"possible duplicate of {d['claim_id']}", SEARCH_CLAIM_HISTORY.name)
         for d in history.get("duplicates", [])
     ]
     concerns += [
-        (f"watch-list match on {hit}", "screen_watchlist")
-        for hit in results.get("screen_watchlist", {}).get("hits", [])
+        (f"watch-list match on {hit}", SCREEN_WATCHLIST.name)
+        for hit in results.get(SCREEN_WATCHLIST.name, {}).get("hits", [])
     ]
-    missing = results.get("inventory_documents", {}).get("missing", [])
+    missing = results.get(INVENTORY_DOCUMENTS.name, {}).get("missing", [])
     if missing:
-        concerns.append(("missing documents: " + ", ".join(missing), "inventory_documents"))
-    limits = results.get("check_currency_limit", {})
+        concerns.append(("missing documents: " + ", ".join(missing), INVENTORY_DOCUMENTS.name))
+    limits = results.get(CHECK_CURRENCY_LIMIT.name, {})
     if limits and not (limits["currency_matches"] and limits["within_limit"]):
-        concerns.append(("currency or limit check failed", "check_currency_limit"))
+        concerns.append(("currency or limit check failed", CHECK_CURRENCY_LIMIT.name))
     if coverage is None:
-        concerns.append(("coverage was not established", "check_coverage"))
+        concerns.append(("coverage was not established", CHECK_COVERAGE.name))
     if concerns:
         fraud = staff_alarm or any(
-            src in {"search_claim_history", "screen_watchlist"} for _, src in concerns
+            src in {SEARCH_CLAIM_HISTORY.name, SCREEN_WATCHLIST.name} for _, src in concerns
         )
         return ClaimAssessment(
             recommendation=Recommendation.REFER,
@@ -160,7 +164,7 @@ def offline_assessment(
                 + ".",
                 _MAX_RATIONALE_CHARS,
             ),
-            cited_evidence=sorted({src for _, src in concerns} | {"check_coverage"}),
+            cited_evidence=sorted({src for _, src in concerns} | {CHECK_COVERAGE.name}),
             customer_message=f"We are reviewing claim {claim['claim_id']}; a member of our "
             "team will look at it and may contact you.",
         )
@@ -170,19 +174,20 @@ def offline_assessment(
         confidence=0.92,
         rationale=_clip(
             f"Policy {claim['policy_number']} is active and covers {claim['category']} "
-            f"[lookup_policy, check_coverage]; payable {money(payable)} {claim['currency']} "
-            "after deductible and limit [check_currency_limit]; no duplicates "
-            "[search_claim_history] or watch-list hits [screen_watchlist]; required "
-            f"documents on file [inventory_documents, {', '.join(docs)}].",
+            f"[{LOOKUP_POLICY.name}, {CHECK_COVERAGE.name}]; payable {money(payable)} "
+            f"{claim['currency']} after deductible and limit [{CHECK_CURRENCY_LIMIT.name}]; "
+            f"no duplicates [{SEARCH_CLAIM_HISTORY.name}] or watch-list hits "
+            f"[{SCREEN_WATCHLIST.name}]; required documents on file "
+            f"[{INVENTORY_DOCUMENTS.name}, {', '.join(docs)}].",
             _MAX_RATIONALE_CHARS,
         ),
         cited_evidence=[
-            "lookup_policy",
-            "check_coverage",
-            "search_claim_history",
-            "screen_watchlist",
-            "inventory_documents",
-            "check_currency_limit",
+            LOOKUP_POLICY.name,
+            CHECK_COVERAGE.name,
+            SEARCH_CLAIM_HISTORY.name,
+            SCREEN_WATCHLIST.name,
+            INVENTORY_DOCUMENTS.name,
+            CHECK_CURRENCY_LIMIT.name,
             *docs,
         ],
         customer_message=f"Good news: claim {claim['claim_id']} is approved and we are paying "
@@ -235,11 +240,12 @@ class OfflineClaimsModel(BaseChatModel):
         claim = json.loads(claim_text)
         intake = json.loads(fenced(request, INTAKE_FENCE) or "[]")
         notes = json.loads(fenced(rules, STAFF_NOTES_FENCE) or "[]")
-        tool_names = [t["function"]["name"] for t in kwargs.get("tools") or []]
+        tools: list[dict[str, Any]] = kwargs.get("tools") or []
+        tool_names = [t["function"]["name"] for t in tools]
         answers = {m.name or "": m for m in messages if isinstance(m, ToolMessage)}
         evidence_answers = {k: v for k, v in answers.items() if k != SUBMIT_ASSESSMENT}
         if not evidence_answers and any(n != SUBMIT_ASSESSMENT for n in tool_names):
-            calls = evidence_calls(claim, tool_names)
+            calls = evidence_calls(claim, tools)
         else:
             assessment = offline_assessment(claim, intake, evidence_answers, notes)
             turn = sum(1 for m in messages if isinstance(m, AIMessage)) + 1

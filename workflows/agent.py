@@ -9,11 +9,10 @@ claim under review before it runs, and never turns an error into an approval.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -22,10 +21,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
-    from activities.evidence_tools import EvidenceTools
-    from activities.llm import AgentActivities
     from workflows.claim import Claim, money
     from workflows.evidence import (
+        AGENT_TURN,
         AgentStep,
         AgentTurnRequest,
         AgentTurnResult,
@@ -49,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
         Step,
         ToolCallRecord,
     )
-    from workflows.tools import SUBMIT_ASSESSMENT, validate_tool_call
+    from workflows.tools import SUBMIT_ASSESSMENT, TOOLS, validate_tool_call
 
 TOOL_TIMEOUT = timedelta(seconds=30)
 TOOL_RETRY = RetryPolicy(maximum_attempts=3, maximum_interval=timedelta(seconds=5))
@@ -67,23 +65,8 @@ DEFAULT_RATE_LIMIT_WAIT = timedelta(seconds=30)
 MAX_RATE_LIMIT_WAITS = 10
 MAX_REPAIRS = 1
 
-# Which part of the evidence each tool fills in.
-EVIDENCE_FIELD = {
-    "lookup_policy": "policy",
-    "check_coverage": "coverage",
-    "search_claim_history": "history",
-    "screen_watchlist": "watchlist",
-    "inventory_documents": "documents",
-    "check_currency_limit": "limits",
-}
-TOOL_ACTIVITY: dict[str, Callable[..., Awaitable[Any]]] = {
-    "lookup_policy": EvidenceTools.lookup_policy,
-    "check_coverage": EvidenceTools.check_coverage,
-    "search_claim_history": EvidenceTools.search_claim_history,
-    "screen_watchlist": EvidenceTools.screen_watchlist,
-    "inventory_documents": EvidenceTools.inventory_documents,
-    "check_currency_limit": EvidenceTools.check_currency_limit,
-}
+# Which part of the evidence each tool fills in, by tool name.
+EVIDENCE_FIELD = {name: tool.evidence_field for name, tool in TOOLS.items()}
 
 
 class StopReason(StrEnum):
@@ -208,9 +191,10 @@ class ClaimAgent:
         )
         for _ in range(MAX_RATE_LIMIT_WAITS + 1):
             try:
-                result: AgentTurnResult = await workflow.execute_activity_method(
-                    AgentActivities.agent_turn,
+                result: AgentTurnResult = await workflow.execute_activity(
+                    AGENT_TURN,
                     request,
+                    result_type=AgentTurnResult,
                     start_to_close_timeout=LLM_TIMEOUT,
                     heartbeat_timeout=LLM_HEARTBEAT_TIMEOUT,
                     retry_policy=LLM_RETRY,
@@ -280,9 +264,11 @@ class ClaimAgent:
             try:
                 # No summary: it would repeat the activity's name, and each summary is one
                 # more payload for the worker to convert on every workflow task.
-                result = await workflow.execute_activity_method(
-                    TOOL_ACTIVITY[call.name],
+                tool = TOOLS[call.name]
+                result = await workflow.execute_activity(
+                    tool.activity,
                     checked,
+                    result_type=tool.result,
                     start_to_close_timeout=TOOL_TIMEOUT,
                     retry_policy=TOOL_RETRY,
                 )
@@ -290,7 +276,7 @@ class ClaimAgent:
                 error = f"{call.name} failed: {failure.cause or failure}"
                 self._tool_errors[call.name] = error
         if result is not None:
-            setattr(evidence, EVIDENCE_FIELD[call.name], result)
+            setattr(evidence, TOOLS[call.name].evidence_field, result)
         self.state.llm_state.tool_call_history.append(
             ToolCallRecord(
                 name=call.name,

@@ -174,15 +174,10 @@ class Evidence(BaseModel):
     @property
     def unchecked(self) -> list[str]:
         """Checks the agent never completed: without them nothing is paid unseen."""
-        pieces = {
-            "lookup_policy": self.policy,
-            "check_coverage": self.coverage,
-            "search_claim_history": self.history,
-            "screen_watchlist": self.watchlist,
-            "inventory_documents": self.documents,
-            "check_currency_limit": self.limits,
-        }
-        return [name for name, piece in pieces.items() if piece is None]
+        # Imported here: the catalogue is built from this module's result types.
+        from workflows.tools import TOOLS
+
+        return [name for name, tool in TOOLS.items() if getattr(self, tool.evidence_field) is None]
 
     @property
     def concerns(self) -> list[str]:
@@ -287,6 +282,10 @@ class AgentStep(BaseModel):
     # A turn without tool calls: what the model said, and what it was told back.
     text: str = ""
     note: str = ""
+
+
+# The activity that runs one model turn; recorded histories name it.
+AGENT_TURN = "agent_turn"
 
 
 class AgentTurnRequest(BaseModel):

@@ -1,5 +1,7 @@
-"""The agent's tools: argument schemas, result shapes, and the catalogue the model sees.
+"""The agent's tools: argument schemas, result shapes, and the one catalogue of them.
 
+Each tool is declared once, in `TOOLS`: the model's tool list, the activities the worker
+registers, the workflow's activity calls and the evidence they fill are all read from it.
 The schemas live here, with no I/O, because both sides need them: the activities bind
 them to the model as LangChain tools and run them, and the workflow validates what the
 model asks for before any activity runs. A tool call the workflow cannot validate is
@@ -103,24 +105,62 @@ class CheckCurrencyLimitArgs(ToolArgs):
 
 @dataclass(frozen=True)
 class ToolSpec:
+    """One tool, declared once: everything else about it is read from here.
+
+    The model sees `name`, `description` and the `args` schema; the workflow runs the tool
+    as the activity named `activity`, with `activity_input` (the validated arguments, or a
+    richer message built from them and the claim), and files the `result` under the
+    `Evidence` field `evidence_field`.
+    """
+
     name: str
     args: type[ToolArgs]
     result: type[BaseModel]
+    evidence_field: str
+    activity_input: type[BaseModel] | None = None
 
     @property
     def description(self) -> str:
         return (self.args.__doc__ or self.name).strip()
 
+    @property
+    def activity(self) -> str:
+        """The activity that runs the tool has the tool's name, and recorded histories name
+        it: renaming a tool is a change to the workflow, not only to the prompt."""
+        return self.name
 
+    @property
+    def input_type(self) -> type[BaseModel]:
+        return self.activity_input or self.args
+
+
+LOOKUP_POLICY = ToolSpec("lookup_policy", LookupPolicyArgs, PolicyLookup, "policy")
+CHECK_COVERAGE = ToolSpec("check_coverage", CheckCoverageArgs, CoverageCheck, "coverage")
+SEARCH_CLAIM_HISTORY = ToolSpec(
+    "search_claim_history",
+    SearchClaimHistoryArgs,
+    ClaimHistory,
+    "history",
+    activity_input=ClaimHistoryQuery,
+)
+SCREEN_WATCHLIST = ToolSpec("screen_watchlist", ScreenWatchlistArgs, WatchlistScreen, "watchlist")
+INVENTORY_DOCUMENTS = ToolSpec(
+    "inventory_documents", InventoryDocumentsArgs, DocumentInventory, "documents"
+)
+CHECK_CURRENCY_LIMIT = ToolSpec(
+    "check_currency_limit", CheckCurrencyLimitArgs, LimitCheck, "limits"
+)
+
+# The catalogue, in the order the model is offered the tools and the evidence is listed.
 TOOLS: dict[str, ToolSpec] = {
     spec.name: spec
     for spec in (
-        ToolSpec("lookup_policy", LookupPolicyArgs, PolicyLookup),
-        ToolSpec("check_coverage", CheckCoverageArgs, CoverageCheck),
-        ToolSpec("search_claim_history", SearchClaimHistoryArgs, ClaimHistory),
-        ToolSpec("screen_watchlist", ScreenWatchlistArgs, WatchlistScreen),
-        ToolSpec("inventory_documents", InventoryDocumentsArgs, DocumentInventory),
-        ToolSpec("check_currency_limit", CheckCurrencyLimitArgs, LimitCheck),
+        LOOKUP_POLICY,
+        CHECK_COVERAGE,
+        SEARCH_CLAIM_HISTORY,
+        SCREEN_WATCHLIST,
+        INVENTORY_DOCUMENTS,
+        CHECK_CURRENCY_LIMIT,
     )
 }
 
@@ -160,7 +200,7 @@ def validate_tool_call(claim: Claim, name: str, arguments: dict[str, Any]) -> To
         on_file = {d.kind for d in claim.documents}
         invented = sorted(set(args.document_kinds) - on_file)
         if invented:
-            return f"inventory_documents: no document of kind {', '.join(invented)} is on file"
+            return f"{name}: no document of kind {', '.join(invented)} is on file"
     if isinstance(args, SearchClaimHistoryArgs):
         return ClaimHistoryQuery.for_claim(claim, args)
     return args
