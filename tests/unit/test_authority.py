@@ -27,6 +27,7 @@ from workflows.authority import refusal_reason
 def test_refusal_reasons(
     approver: str, approving: bool, amount: str, level: int, expected: str | None
 ) -> None:
+    """Approvers are refused when unknown, over their limit or below the escalation level."""
     reason = refusal_reason(
         review_policy(),
         approver_name=approver,
@@ -44,6 +45,7 @@ def test_refusal_reasons(
 
 
 def test_the_submitter_can_never_decide_their_own_claim() -> None:
+    """Whatever their role and limit, the person who submitted a claim cannot decide it."""
     reason = refusal_reason(
         review_policy(),
         approver_name="maria",

@@ -33,11 +33,13 @@ def test_the_ratio_is_the_median_of_each_pair_so_a_slowing_machine_does_not_skew
 
 
 def test_cpu_is_read_for_a_live_process_and_missing_for_none() -> None:
+    """A running process's CPU seconds are read; a process that is not there has none."""
     assert (process_cpu_seconds(os.getpid()) or 0) > 0
     assert process_cpu_seconds(None) is None
 
 
 def test_median_cpu_leaves_the_server_out_when_it_could_not_be_read() -> None:
+    """Rounds whose server CPU was not read give no server median, and the worker's still."""
     rounds = [Round(10.0, None, 50.0), Round(12.0, None, 70.0), Round(11.0, None, 60.0)]
 
     assert {"server": None, "worker": 60.0} == median_cpu(rounds)

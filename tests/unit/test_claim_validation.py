@@ -28,6 +28,7 @@ def write_claim(tmp_path: Path, name: str, **changes: object) -> Path:
 
 
 def test_every_sample_claim_is_valid() -> None:
+    """Every file in examples/claims loads, in order, under the id its name gives."""
     claims = load_claims(SAMPLES)
 
     assert [p.stem for p in SAMPLES] == [c.claim_id for c in claims]
@@ -48,6 +49,7 @@ def test_every_sample_claim_is_valid() -> None:
 def test_invalid_claims_name_file_field_and_reason(
     tmp_path: Path, changes: dict[str, object], field: str, reason: str
 ) -> None:
+    """A claim that breaks a rule is refused with its file, the field and why."""
     path = write_claim(tmp_path, "bad.json", **changes)
 
     with pytest.raises(InvalidClaimsError) as refused:
@@ -59,6 +61,7 @@ def test_invalid_claims_name_file_field_and_reason(
 
 
 def test_malformed_json_is_refused_with_its_line(tmp_path: Path) -> None:
+    """A file that is not JSON is refused with the line where it breaks."""
     path = tmp_path / "broken.json"
     path.write_text('{"claim_id": "X",\n "amount": }')
 
@@ -80,6 +83,7 @@ def test_one_bad_file_refuses_the_whole_batch(tmp_path: Path) -> None:
 
 
 def test_the_same_claim_twice_in_a_batch_is_refused(tmp_path: Path) -> None:
+    """Two files with one claim id in a batch: the second is refused by its claim_id."""
     first = write_claim(tmp_path, "a.json")
     second = write_claim(tmp_path, "b.json")
 

@@ -69,6 +69,7 @@ def test_a_file_just_at_the_limit_is_read(tmp_path: Path) -> None:
 
 
 def test_a_latin1_file_is_refused_with_the_byte_to_fix(tmp_path: Path) -> None:
+    """A file not in UTF-8 is refused with the offset of the first bad byte and the fix."""
     text = json.dumps(claim_data(description="Dégâts des eaux"), ensure_ascii=False)
     path = write(tmp_path, text.encode("latin-1"))
 
@@ -110,6 +111,7 @@ def test_deeply_nested_json_is_refused(tmp_path: Path, depth: int) -> None:
     ],
 )
 def test_json_that_is_not_an_object_is_refused(tmp_path: Path, content: str, kind: str) -> None:
+    """A JSON list, string, number, boolean or null is refused: a claim is an object."""
     path = write(tmp_path, content)
 
     assert ("(claim)", f"a claim is a JSON object ({{...}}), not {kind}") == refusal(path)
@@ -124,12 +126,14 @@ def test_a_field_given_twice_is_refused_not_silently_overridden(tmp_path: Path) 
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
 def test_non_json_numbers_are_refused(tmp_path: Path, constant: str) -> None:
+    """NaN and the infinities, which Python's json accepts, are refused."""
     path = write(tmp_path, SAMPLE.replace("1250.00", constant))
 
     assert ("(file)", f"{constant} is not a JSON number") == refusal(path)
 
 
 def test_an_integer_too_long_to_convert_is_refused(tmp_path: Path) -> None:
+    """A 5,000-digit number is refused as unreadable, not raised as a crash."""
     path = write(tmp_path, SAMPLE.replace("1250.00", "1" * 5000))
 
     field, reason = refusal(path)
@@ -155,6 +159,7 @@ def test_a_string_amount_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_directory_is_refused(tmp_path: Path) -> None:
+    """A directory named as a claim file is refused, with a hint to name its files."""
     assert ("(file)", "is a directory; name the claim files in it") == refusal(tmp_path)
 
 
@@ -167,6 +172,7 @@ def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
 
 
 def test_a_missing_file_is_refused(tmp_path: Path) -> None:
+    """A claim file that does not exist is refused with the system's reason."""
     assert ("(file)", "cannot read: No such file or directory") == refusal(tmp_path / "nope.json")
 
 

@@ -125,6 +125,7 @@ def test_a_key_that_paid_another_claim_is_refused(ledger: Ledger) -> None:
 
 
 def test_a_four_eyes_payout_keeps_both_approvers(ledger: Ledger) -> None:
+    """A payout approved by two people records both, in order."""
     ledger.pay(order("X", approved_by=["maria", "sam"]))
 
     payout = ledger.payout_of("X")
@@ -191,6 +192,7 @@ def test_an_earlier_ledger_that_paid_a_claim_twice_is_refused(tmp_path: Path) ->
 
 
 def test_a_ledger_from_a_newer_program_is_refused(tmp_path: Path) -> None:
+    """A ledger whose schema is newer than this program is refused."""
     path = tmp_path / "ledger.db"
     with sqlite3.connect(path) as db:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
@@ -265,6 +267,7 @@ def test_a_read_only_ledger_is_refused_at_start(
 
 
 def test_a_ledger_under_a_regular_file_is_refused(tmp_path: Path) -> None:
+    """A ledger path below a regular file is refused, naming that file."""
     blocker = tmp_path / "data"
     blocker.write_text("not a directory")
 
@@ -275,11 +278,13 @@ def test_a_ledger_under_a_regular_file_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_ledger_path_that_is_a_directory_is_refused(tmp_path: Path) -> None:
+    """A ledger path that is a directory is refused."""
     with pytest.raises(DataPathError, match="is a directory, not a file"):
         Ledger(tmp_path)
 
 
 def test_a_ledger_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
+    """A ledger file that is not SQLite is refused as such."""
     path = tmp_path / "ledger.db"
     path.write_text(json.dumps({"not": "sqlite"}) * 200)
 

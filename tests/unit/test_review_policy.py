@@ -18,6 +18,7 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "approvers.toml"
 
 
 def test_the_example_file_loads() -> None:
+    """examples/approvers.toml loads with its limits, budget and four approvers."""
     policy = load_review_policy_file(EXAMPLE)
 
     assert (Decimal(1000), 8) == (policy.auto_approval_limit, policy.agent_step_budget)
@@ -32,6 +33,7 @@ def test_the_example_file_loads() -> None:
     ],
 )
 def test_a_wrong_file_is_named_with_what_is_wrong(tmp_path: Path, text: str, problem: str) -> None:
+    """Bad TOML or a missing section is refused with the file's path and the problem."""
     path = tmp_path / "approvers.toml"
     path.write_text(text)
 
@@ -42,6 +44,7 @@ def test_a_wrong_file_is_named_with_what_is_wrong(tmp_path: Path, text: str, pro
 
 
 async def test_the_activity_parses_the_file_again_only_when_it_changed(tmp_path: Path) -> None:
+    """The policy activity reuses its parse until the file's modification time changes."""
     path = tmp_path / "approvers.toml"
     path.write_text(EXAMPLE.read_text())
     activities = ReviewPolicyActivities(path)
@@ -58,6 +61,7 @@ async def test_the_activity_parses_the_file_again_only_when_it_changed(tmp_path:
 
 
 async def test_the_activity_reports_a_missing_file(tmp_path: Path) -> None:
+    """A missing approvers file fails the activity with the setting that names it."""
     activities = ReviewPolicyActivities(tmp_path / "gone.toml")
 
     with pytest.raises(ReviewPolicyError, match="does not exist; set CLAIMS_APPROVERS_FILE"):

@@ -63,6 +63,7 @@ def test_a_look_alike_letter_is_another_person() -> None:
     "submitted_by", ["Maria", "maria ", " MARIA", "\uff2d\uff21\uff32\uff29\uff21"]
 )
 def test_the_submitter_cannot_decide_under_another_spelling(submitted_by: str) -> None:
+    """Case, spaces or full-width letters do not make the submitter someone else."""
     claim = sample_claim("CLM-1002", submitted_by=submitted_by)
 
     reason = why_not(HumanAction.APPROVE, {"approver": "maria"}, waiting(claim))
@@ -86,6 +87,7 @@ def test_the_submitter_cannot_decide_under_another_spelling(submitted_by: str) -
 def test_decisions_refuse_control_characters_and_loose_types(
     payload: dict[str, Any], field: str
 ) -> None:
+    """Decisions refuse control and bidi characters, loose types and overlong names."""
     with pytest.raises(ValidationError) as refused:
         PAYLOADS[HumanAction.APPROVE].model_validate(payload)
 
@@ -94,6 +96,7 @@ def test_decisions_refuse_control_characters_and_loose_types(
 
 @pytest.mark.parametrize("amount", ["1000", "1_000", "\uff11\uff10\uff10\uff10", True])
 def test_an_edit_takes_the_amount_as_a_number_only(amount: object) -> None:
+    """An edit's payout_amount refuses strings, full-width digits and booleans."""
     with pytest.raises(ValidationError, match="payout_amount"):
         PAYLOADS[HumanAction.EDIT].model_validate({"approver": "maria", "payout_amount": amount})
 
@@ -114,6 +117,7 @@ def test_an_edit_takes_the_amount_as_a_number_only(amount: object) -> None:
     ],
 )
 def test_a_claim_is_strict_at_the_boundary(changes: dict[str, Any], field: str) -> None:
+    """A claim refuses loose or unpayable amounts, a numeric currency and control characters."""
     with pytest.raises(ValidationError) as refused:
         sample_claim("CLM-1002", **changes)
 
@@ -121,12 +125,14 @@ def test_a_claim_is_strict_at_the_boundary(changes: dict[str, Any], field: str) 
 
 
 def test_a_description_keeps_its_line_breaks_and_emoji() -> None:
+    """Line breaks, tabs and emoji in a description are kept as written."""
     text = "Water damage.\n\tKitchen and hall. 👨‍👩‍👧"
 
     assert text == sample_claim("CLM-1002", description=text).description
 
 
 def test_a_claim_may_carry_at_most_the_document_limit() -> None:
+    """A claim with more documents than the limit is refused at intake."""
     documents = [{"doc_id": f"D{i}", "kind": "photo", "uri": "s3://d"} for i in range(51)]
 
     with pytest.raises(ValidationError, match="documents"):
@@ -134,6 +140,7 @@ def test_a_claim_may_carry_at_most_the_document_limit() -> None:
 
 
 def test_documents_past_the_limit_are_refused_by_name() -> None:
+    """A document past the limit is refused with the number the claim already has."""
     state = waiting()
     state.context.supporting_docs = [
         SupportingDocument(doc_id=f"D{i}", kind="photo", uri="s3://d") for i in range(MAX_DOCUMENTS)
@@ -147,6 +154,7 @@ def test_documents_past_the_limit_are_refused_by_name() -> None:
 
 
 def test_staff_notes_past_the_limit_are_refused() -> None:
+    """A staff note past the limit is refused with the limit named."""
     state = waiting()
     state.context.notes = [f"note {i}" for i in range(MAX_NOTES)]
 
@@ -157,6 +165,7 @@ def test_staff_notes_past_the_limit_are_refused() -> None:
 
 
 def test_edits_past_the_limit_are_refused() -> None:
+    """An edit past the limit is refused with the number of edits named."""
     edit = ProposalEdit(at=NOW, version=2, actor="maria", changes={})
     state = waiting(edits=[edit] * MAX_EDITS)
 
@@ -167,6 +176,7 @@ def test_edits_past_the_limit_are_refused() -> None:
 
 
 def test_a_zero_payout_is_approved_only_when_confirmed() -> None:
+    """Approving a 0.00 payout needs confirm_zero_payout; with it the approval passes."""
     state = waiting(payout="0")
 
     unconfirmed = why_not(HumanAction.APPROVE, {"approver": "maria"}, state)
@@ -192,6 +202,7 @@ def test_an_unverified_payout_is_capped_at_the_claimed_amount() -> None:
 
 
 def test_directory_names_match_whatever_case_the_file_uses() -> None:
+    """An approver listed as " Maria " is found and allowed as maria."""
     policy = ReviewPolicy.model_validate(
         {"approvers": [{"name": " Maria ", "role": "claims_manager", "approval_limit": 50000}]}
     )
