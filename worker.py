@@ -8,7 +8,6 @@ restarted worker picks claims up at once instead of after the sticky-queue timeo
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from datetime import timedelta
@@ -19,7 +18,7 @@ from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.claim_registry import ClaimRegistry
-from activities.evidence_tools import EvidenceTools, as_langchain_tools
+from activities.evidence_tools import EvidenceTools, as_langchain_tools, tool_activities
 from activities.llm import AgentActivities, LlmSettings, build_chat_model
 from activities.payments import Ledger, PaymentActivities
 from activities.records import SystemOfRecord
@@ -53,7 +52,7 @@ def build_activities(settings: Settings, llm: LlmSettings | None = None) -> list
     reported as such, not hidden behind a connection error.
     """
     ensure_data_paths(settings, with_server=False)
-    llm = llm or LlmSettings.from_env({**os.environ, "CLAIMS_LLM": settings.llm})
+    llm = llm or LlmSettings.from_config(settings.llm)
     load_review_policy_file(settings.approvers_file)
     records = SystemOfRecord.open(settings.records_db, seed=settings.records_file)
     tools = EvidenceTools(records)
@@ -72,12 +71,7 @@ def build_activities(settings: Settings, llm: LlmSettings | None = None) -> list
     return [
         policy.load_review_policy,
         registry.register_reviewed_claim,
-        tools.lookup_policy,
-        tools.check_coverage,
-        tools.search_claim_history,
-        tools.screen_watchlist,
-        tools.inventory_documents,
-        tools.check_currency_limit,
+        *tool_activities(tools).values(),
         agent.agent_turn,
         payments.issue_payout,
         payments.send_notice,

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
+import math
 import os
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -28,13 +30,15 @@ from pydantic import SecretStr
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from activities.offline_model import OfflineClaimsModel
+from activities.offline_model import OFFLINE_MODEL_NAME, OfflineClaimsModel
 from activities.prompts import AGENT_PROMPT_VERSION, agent_messages
 from runtime.activity_errors import redacted_error
-from runtime.errors import UserFacingError
 from runtime.redact import environment_secrets, redact
+from runtime.settings import LlmConfig, SettingsError
 from runtime.telemetry import record_llm_call
+from runtime.text import printable
 from workflows.evidence import (
+    AGENT_TURN,
     AgentTurnRequest,
     AgentTurnResult,
     ClaimAssessment,
@@ -48,17 +52,29 @@ LLM_REQUEST_TIMEOUT_SECONDS = 60.0
 HEARTBEAT_SECONDS = 2.0
 # How much of a provider's own words an error message quotes.
 PROVIDER_TEXT_LIMIT = 200
+# Simulated thinking time is for demos: a turn longer than its timeout could never finish.
+MAX_OFFLINE_LATENCY_SECONDS = 60.0
+MAX_MODEL_NAME_CHARS = 200
+# Models bound for reviews that asked for one (what-if forks), kept for their next turns.
+MAX_MODELS_PER_WORKER = 8
 
 
-class LlmConfigError(UserFacingError):
+class LlmConfigError(SettingsError):
     """CLAIMS_LLM names a model that cannot be reached as configured."""
 
 
 @dataclass(frozen=True)
 class LlmSettings:
+    """The model the worker calls, checked: built once from the configured `LlmConfig`.
+
+    The credentials are kept whichever model is chosen, so a review that asks for another
+    model (a what-if fork) is checked against the same configuration, never the
+    environment read again.
+    """
+
     provider: str
     model: str
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     base_url: str | None = None
     offline_latency_seconds: float = 0.0
 
@@ -75,36 +91,53 @@ class LlmSettings:
         return (*environment_secrets(), *([self.api_key] if self.api_key else []))
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> LlmSettings:
-        env = os.environ if env is None else env
-        spec = env.get("CLAIMS_LLM", "offline").strip()
-        if spec == "offline":
-            latency_ms = env.get("CLAIMS_OFFLINE_LATENCY_MS", "0")
-            try:
-                latency = float(latency_ms) / 1000
-            except ValueError:
-                raise LlmConfigError(
-                    f"CLAIMS_OFFLINE_LATENCY_MS={latency_ms!r} is not a number of milliseconds"
-                ) from None
-            return cls(
-                provider="offline",
-                model=OfflineClaimsModel().model_name,
-                offline_latency_seconds=latency,
+    def from_config(cls, config: LlmConfig) -> LlmSettings:
+        """The settings `config` describes, or an error naming the variable to change."""
+        raw = config.offline_latency_ms
+        try:
+            latency = float(raw) / 1000
+        except ValueError:
+            latency = math.nan
+        if not 0 <= latency <= MAX_OFFLINE_LATENCY_SECONDS:
+            raise LlmConfigError(
+                f"CLAIMS_OFFLINE_LATENCY_MS={raw!r} is not a number of milliseconds "
+                f"from 0 to {MAX_OFFLINE_LATENCY_SECONDS * 1000:.0f}"
             )
+        offline = cls(
+            provider="offline",
+            model=OFFLINE_MODEL_NAME,
+            api_key=config.api_key,
+            base_url=config.base_url,
+            offline_latency_seconds=latency,
+        )
+        return offline.for_model(config.spec)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LlmSettings:
+        return cls.from_config(LlmConfig.from_env(os.environ if env is None else env))
+
+    def for_model(self, spec: str) -> LlmSettings:
+        """These settings with the model `spec` names, in CLAIMS_LLM's form."""
+        spec = spec.strip()
+        if spec == "offline":
+            return replace(self, provider="offline", model=OFFLINE_MODEL_NAME)
         provider, _, model = spec.partition(":")
-        if provider != "openai" or not model:
+        if provider != "openai" or not _is_model_name(model):
             raise LlmConfigError(
                 f"CLAIMS_LLM={spec!r} is not a model this agent knows; "
                 "use 'offline' or 'openai:<model>' (for example openai:gpt-4o-mini)"
             )
-        api_key = env.get("OPENAI_API_KEY") or None
-        base_url = env.get("OPENAI_BASE_URL") or None
-        if api_key is None and base_url is None:
+        if self.api_key is None and self.base_url is None:
             raise LlmConfigError(
-                f"CLAIMS_LLM={spec} needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local "
-                "OpenAI-compatible server); set it, or use CLAIMS_LLM=offline"
+                f"CLAIMS_LLM={printable(spec)} needs OPENAI_API_KEY (or OPENAI_BASE_URL for a "
+                "local OpenAI-compatible server); set it, or use CLAIMS_LLM=offline"
             )
-        return cls(provider="openai", model=model, api_key=api_key, base_url=base_url)
+        return replace(self, provider="openai", model=model)
+
+
+def _is_model_name(name: str) -> bool:
+    """A provider's model id: printable, no spaces, short (it is logged and traced)."""
+    return 0 < len(name) <= MAX_MODEL_NAME_CHARS and name.isprintable() and " " not in name
 
 
 def build_chat_model(settings: LlmSettings) -> BaseChatModel:
@@ -260,17 +293,18 @@ class AgentActivities:
         """The worker's model, or another one a review asked for (what-if forks)."""
         if spec is None:
             return self._models[self._settings.label]
-        if spec not in self._models:
-            try:
-                settings = LlmSettings.from_env({**os.environ, "CLAIMS_LLM": spec})
-            except LlmConfigError as error:
-                raise ApplicationError(
-                    str(error), type="LlmConfigError", non_retryable=True
-                ) from None
-            self._models[spec] = (settings, self._bind(build_chat_model(settings)))
-        return self._models[spec]
+        try:
+            settings = self._settings.for_model(spec)
+        except LlmConfigError as error:
+            raise ApplicationError(str(error), type="LlmConfigError", non_retryable=True) from None
+        if settings.label not in self._models:
+            if len(self._models) >= MAX_MODELS_PER_WORKER:
+                # The first is the worker's own model; the oldest of the others makes room.
+                del self._models[next(itertools.islice(self._models, 1, None))]
+            self._models[settings.label] = (settings, self._bind(build_chat_model(settings)))
+        return self._models[settings.label]
 
-    @activity.defn
+    @activity.defn(name=AGENT_TURN)
     async def agent_turn(self, request: AgentTurnRequest) -> AgentTurnResult:
         """Ask the model for its next move; provider errors map onto Temporal's retries."""
         messages = agent_messages(request)

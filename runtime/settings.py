@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from runtime.errors import UserFacingError
@@ -36,6 +36,29 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 @dataclass(frozen=True)
+class LlmConfig:
+    """The model as configured: CLAIMS_LLM and the variables it may need, read here only.
+
+    Checked where a model is built (`activities.llm.LlmSettings.from_config`, when the
+    worker starts), so a command that never calls a model is not refused for them.
+    """
+
+    spec: str = "offline"
+    offline_latency_ms: str = "0"
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> LlmConfig:
+        return cls(
+            spec=env.get("CLAIMS_LLM", "offline"),
+            offline_latency_ms=env.get("CLAIMS_OFFLINE_LATENCY_MS", "0"),
+            api_key=env.get("OPENAI_API_KEY") or None,
+            base_url=env.get("OPENAI_BASE_URL") or None,
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     task_queue: str
     data_dir: Path
@@ -48,7 +71,7 @@ class Settings:
     approvers_file: Path
     ledger_db: Path
     sample_claims_dir: Path
-    llm: str
+    llm: LlmConfig
     log_format: str
     log_level: str
     metrics_port: int | None = None
@@ -74,7 +97,7 @@ class Settings:
             approvers_file=Path(env.get("CLAIMS_APPROVERS_FILE", EXAMPLES_DIR / "approvers.toml")),
             ledger_db=Path(env.get("CLAIMS_LEDGER_DB", data_dir / "ledger.db")),
             sample_claims_dir=Path(env.get("CLAIMS_SAMPLES_DIR", EXAMPLES_DIR / "claims")),
-            llm=env.get("CLAIMS_LLM", "offline"),
+            llm=LlmConfig.from_env(env),
             log_format=log_format,
             log_level=env.get("CLAIMS_LOG_LEVEL", "INFO").upper(),
             metrics_port=_port(env, "CLAIMS_METRICS_PORT", 0) or None,

@@ -16,6 +16,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.evidence_tools import EvidenceTools, as_langchain_tools
 from activities.llm import (
+    MAX_MODELS_PER_WORKER,
     AgentActivities,
     LlmConfigError,
     LlmSettings,
@@ -25,7 +26,7 @@ from activities.llm import (
 from activities.offline_model import OfflineClaimsModel
 from activities.prompts import AGENT_PROMPT_VERSION, agent_messages
 from activities.records import SystemOfRecord
-from runtime.settings import EXAMPLES_DIR
+from runtime.settings import EXAMPLES_DIR, LlmConfig, Settings
 from tests.helpers import sample_claim
 from workflows.evidence import (
     AgentStep,
@@ -77,9 +78,124 @@ def test_a_model_asked_for_but_not_configured_fails_clearly(
 
 def test_api_key_never_appears_in_settings_repr() -> None:
     """Settings are logged at worker start; the key must not be."""
-    settings = LlmSettings.from_env({"CLAIMS_LLM": "openai:m", "OPENAI_API_KEY": "sk-secret"})
+    env = {"CLAIMS_LLM": "openai:m", "OPENAI_API_KEY": "sk-secret"}
+    settings = Settings.from_env(env)
+    llm = LlmSettings.from_config(settings.llm)
 
-    assert "sk-secret" not in settings.label
+    for shown in (llm.label, repr(llm), repr(settings), repr(settings.llm)):
+        assert "sk-secret" not in shown
+
+
+def test_the_model_settings_are_read_with_the_others_and_checked_once() -> None:
+    """Settings hold what the environment said; the worker's model is built from that."""
+    env = {
+        "CLAIMS_LLM": " openai:gpt-4o-mini ",
+        "CLAIMS_OFFLINE_LATENCY_MS": "1500",
+        "OPENAI_API_KEY": "sk-from-env",
+        "OPENAI_BASE_URL": "http://127.0.0.1:11434/v1",
+    }
+
+    llm = LlmSettings.from_config(Settings.from_env(env).llm)
+
+    assert (
+        LlmSettings(
+            provider="openai",
+            model="gpt-4o-mini",
+            api_key="sk-from-env",
+            base_url="http://127.0.0.1:11434/v1",
+            offline_latency_seconds=1.5,
+        )
+        == llm
+    )
+
+
+def test_commands_that_call_no_model_are_not_refused_for_its_settings() -> None:
+    """A bad CLAIMS_LLM is reported where a model is built, not by `claims status`."""
+    settings = Settings.from_env({"CLAIMS_LLM": "anthropic:claude"})
+
+    with pytest.raises(LlmConfigError, match="CLAIMS_LLM='anthropic:claude' is not a model"):
+        LlmSettings.from_config(settings.llm)
+
+
+@pytest.mark.parametrize("latency", ["soon", "-5", "nan", "inf", "1e400", "60001", ""])
+def test_a_simulated_latency_that_cannot_work_names_its_variable(latency: str) -> None:
+    """Negative, endless or unreadable thinking time would fail every model turn."""
+    config = LlmConfig(offline_latency_ms=latency)
+
+    with pytest.raises(LlmConfigError, match=r"CLAIMS_OFFLINE_LATENCY_MS=.* from 0 to 60000"):
+        LlmSettings.from_config(config)
+
+
+def test_a_review_asking_for_another_model_uses_the_workers_configuration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A what-if's model gets the credentials the worker started with, not today's env."""
+    worker = LlmSettings.from_config(LlmConfig(api_key="sk-at-start"))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-changed-since")
+
+    other = worker.for_model("openai:gpt-4o")
+
+    assert ("openai:gpt-4o", "sk-at-start") == (other.label, other.api_key)
+    assert worker == other.for_model("offline")
+
+
+def test_another_model_without_credentials_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An offline worker has no key to lend: asking for a hosted model says what to set."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-set-after-the-worker-started")
+    worker = LlmSettings.from_config(LlmConfig())
+
+    with pytest.raises(LlmConfigError, match="needs OPENAI_API_KEY"):
+        worker.for_model("openai:gpt-4o")
+
+
+def test_a_model_spec_with_control_characters_is_reported_escaped() -> None:
+    """The spec is echoed in the error; a terminal escape in it is shown, never run."""
+    worker = LlmSettings.from_config(LlmConfig())
+
+    for spec in ("openai\x1b[2J", "openai:m\x1b[2J"):
+        with pytest.raises(LlmConfigError) as refused:
+            worker.for_model(spec)
+        assert "\x1b" not in str(refused.value)
+        assert "\\x1b[2J" in str(refused.value)
+
+
+@pytest.mark.parametrize("model", ["m\x1b[2J", "gpt 4o", "m\u202e", "x" * 201])
+def test_a_model_name_that_is_no_provider_id_is_refused(model: str) -> None:
+    """Model names are logged and traced: control characters, spaces and essays are refused."""
+    worker = LlmSettings.from_config(LlmConfig(api_key="sk-configured"))
+
+    with pytest.raises(LlmConfigError, match="is not a model this agent knows"):
+        worker.for_model(f"openai:{model}")
+
+
+@pytest.mark.parametrize(
+    "model", ["gpt-4o-mini", "ft:gpt-4o-mini:org:custom:abc123", "meta-llama/Llama-3-8B", "x" * 200]
+)
+def test_provider_model_ids_are_accepted(model: str) -> None:
+    """Fine-tuned ids, local tags and repository names all reach the provider as given."""
+    worker = LlmSettings.from_config(LlmConfig(api_key="sk-configured"))
+
+    assert model == worker.for_model(f"openai:{model}").model
+
+
+def test_models_asked_for_by_reviews_are_bounded(tmp_path: Path) -> None:
+    """Many what-ifs naming many models cannot grow the worker without end."""
+    tools = EvidenceTools(
+        SystemOfRecord.open(tmp_path / "records.db", EXAMPLES_DIR / "records.json")
+    )
+    worker = LlmSettings.from_config(LlmConfig(api_key="sk-configured"))
+    activities = AgentActivities(OfflineClaimsModel(), worker, as_langchain_tools(tools))
+
+    chosen = [
+        activities._model_for(f" openai:model-{i} ")[0] for i in range(3 * MAX_MODELS_PER_WORKER)
+    ]
+
+    assert [f"openai:model-{i}" for i in range(3 * MAX_MODELS_PER_WORKER)] == [
+        s.label for s in chosen
+    ]
+    assert MAX_MODELS_PER_WORKER == len(activities._models)
+    assert worker == activities._model_for(None)[0]
+    assert worker == activities._model_for("offline")[0]
 
 
 def agent(tmp_path: Path) -> AgentActivities:
