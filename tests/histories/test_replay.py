@@ -32,17 +32,23 @@ def load(path: Path) -> WorkflowHistory:
     return WorkflowHistory.from_json(workflow_id_for(claim["claim_id"]), text)
 
 
+# One history per path through the review, each also as it was before `untrusted-input`.
+PATHS = (
+    "auto_approve",
+    "manual_approve",
+    "refused_then_approved",
+    "reject",
+    "timeout_escalation",
+    "edit_then_approve",
+    "request_info",
+    "pause_interrupt_cancel",
+)
+
+
 def test_the_corpus_covers_every_path() -> None:
     """Every path through the review, and each as it was before a patch, has a history."""
     assert {
-        "auto_approve",
-        "manual_approve",
-        "refused_then_approved",
-        "reject",
-        "timeout_escalation",
-        "edit_then_approve",
-        "request_info",
-        "pause_interrupt_cancel",
+        *PATHS,
         # Recorded before the `rejected-before-notice` patch: must keep replaying.
         "reject_before_rejected_before_notice_patch",
         # Recorded before the `search-attribute-resting-steps` patch.
@@ -51,19 +57,7 @@ def test_the_corpus_covers_every_path() -> None:
         "temporal_cancellation",
         "continued_as_new_first_run",
         "continued_as_new",
-        *(
-            f"{path}_before_untrusted_input_patch"
-            for path in (
-                "auto_approve",
-                "manual_approve",
-                "refused_then_approved",
-                "reject",
-                "timeout_escalation",
-                "edit_then_approve",
-                "request_info",
-                "pause_interrupt_cancel",
-            )
-        ),
+        *(f"{path}_before_untrusted_input_patch" for path in PATHS),
     } <= {p.stem for p in HISTORIES}
 
 

@@ -129,6 +129,15 @@ async def cancel_while_held(handle: Handle, gate: Gate) -> None:
     gate.opened.set()
 
 
+async def cancelled_in_activity(handle: Handle, gate: Gate) -> ClaimState:
+    """Cancel the review once it is in the gated activity; its state when it has ended."""
+    await gate.entered.wait()
+    await cancel_while_held(handle, gate)
+    with contextlib.suppress(WorkflowFailureError):
+        await handle.result()
+    return await state_of(handle)
+
+
 def cancels(state: ClaimState) -> list[tuple[str, AuditOutcome]]:
     return [(e.actor, e.outcome) for e in state.audit_log if e.action == "cancel"]
 
@@ -183,11 +192,7 @@ async def test_a_temporal_cancellation_while_the_claim_registers_is_an_audited_c
         gate,
     ):
         handle = await start(dev_client, claim, settings.task_queue)
-        await gate.entered.wait()
-        await cancel_while_held(handle, gate)
-        with contextlib.suppress(WorkflowFailureError):
-            await handle.result()
-        final = await state_of(handle)
+        final = await cancelled_in_activity(handle, gate)
 
     assert Step.CANCELLED is final.current_step
     assert [(TEMPORAL_CANCELLATION, AuditOutcome.ACCEPTED)] == cancels(final)
@@ -206,11 +211,7 @@ async def test_a_temporal_cancellation_while_a_reminder_is_sent_is_an_audited_ca
         dev_client, tmp_path, "send_notice", CLAIMS_APPROVERS_FILE=str(policy)
     ) as (_, settings, gate):
         handle = await start(dev_client, claim, settings.task_queue)
-        await gate.entered.wait()
-        await cancel_while_held(handle, gate)
-        with contextlib.suppress(WorkflowFailureError):
-            await handle.result()
-        final = await state_of(handle)
+        final = await cancelled_in_activity(handle, gate)
         description = await handle.describe()
 
     step = description.typed_search_attributes.get(sa.CLAIM_STEP)

@@ -29,7 +29,14 @@ from tests.helpers import eventually, start, state_of, unique_claim, until_step
 from tests.timeskipping.conftest import WaitForPerson, WorkerFactory
 from workflows.claim_review import TEMPORAL_CANCELLATION, ClaimReviewWorkflow, ClaimWhatIfWorkflow
 from workflows.options import WhatIfRequest
-from workflows.state import AuditOutcome, ClaimState, OutcomeStatus, PendingActionType, Step
+from workflows.state import (
+    AuditOutcome,
+    ClaimOutcome,
+    ClaimState,
+    OutcomeStatus,
+    PendingActionType,
+    Step,
+)
 
 
 def refusals(state: ClaimState) -> list[str]:
@@ -40,6 +47,16 @@ def refusals(state: ClaimState) -> list[str]:
 def fake_openai() -> Iterator[FakeOpenAI]:
     with FakeOpenAI() as server:
         yield server
+
+
+async def what_if(client: Client, request: WhatIfRequest, task_queue: str) -> ClaimOutcome:
+    """Run a what-if directly, as anyone who can reach Temporal could, not through the CLI."""
+    return await client.execute_workflow(
+        ClaimWhatIfWorkflow.run,
+        request,
+        id=f"whatif-{request.claim.claim_id}",
+        task_queue=task_queue,
+    )
 
 
 # -- money that must not move -----------------------------------------------------------
@@ -82,12 +99,7 @@ async def test_a_what_if_started_directly_cannot_pay_whatever_its_input_says(
         }
     )
     async with claims_worker() as (_, settings):
-        outcome = await time_env.client.execute_workflow(
-            ClaimWhatIfWorkflow.run,
-            request,
-            id=f"whatif-{claim.claim_id}",
-            task_queue=settings.task_queue,
-        )
+        outcome = await what_if(time_env.client, request, settings.task_queue)
         ledger = Ledger(settings.ledger_db)
 
     assert OutcomeStatus.COMPLETED == outcome.status
@@ -112,12 +124,7 @@ async def test_a_staff_note_sends_the_claim_to_a_person_whatever_the_claimant_wr
         }
     )
     async with claims_worker() as (_, settings):
-        outcome = await time_env.client.execute_workflow(
-            ClaimWhatIfWorkflow.run,
-            request,
-            id=f"whatif-{claim.claim_id}",
-            task_queue=settings.task_queue,
-        )
+        outcome = await what_if(time_env.client, request, settings.task_queue)
 
     assert OutcomeStatus.NEEDS_HUMAN == outcome.status
     assert "staff note on file: lee: fraud suspected, do not pay" in outcome.reason
