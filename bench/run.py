@@ -39,6 +39,7 @@ from tests.helpers import eventually, sample_claim, settings_in
 from worker import create_worker
 from workflows.claim import Claim
 from workflows.claim_review import ClaimReviewWorkflow
+from workflows.search_attributes import CLI_TYPES
 from workflows.state import Step
 
 # Activities one auto-approved claim runs: review policy, registration in the claim
@@ -193,7 +194,12 @@ async def history_size(client: Client, claim_id: str) -> tuple[int, int]:
 async def main(claims: int, rounds: int, latency_samples: int) -> Report:
     with tempfile.TemporaryDirectory() as tmp:
         settings = settings_in(Path(tmp), CLAIMS_RECORDS_FILE=str(bench_records(Path(tmp))))
-        server = DevServer(db_file=Path(tmp) / "bench.db", port=free_port(), ui_port=None)
+        server = DevServer(
+            db_file=Path(tmp) / "bench.db",
+            port=free_port(),
+            ui_port=None,
+            search_attributes=CLI_TYPES,
+        )
         client = await server.start()
         bare_queue = f"bare-{uuid.uuid4().hex[:6]}"
         try:

@@ -19,6 +19,7 @@ from runtime.text import printable
 from signals.client import claim_handle, query_state
 from starter import StartResult, load_claims, start_claims
 from worker import build_activities, create_worker
+from workflows.search_attributes import CLI_TYPES
 from workflows.state import ClaimState, Step
 
 SETTLE_TIMEOUT_SECONDS = 30.0
@@ -111,6 +112,7 @@ async def run_product(settings: Settings, console: Console) -> None:
         ip=settings.server_ip,
         port=settings.server_port,
         ui_port=settings.ui_port,
+        search_attributes=CLI_TYPES,
     )
     console.print(
         f"Starting Temporal dev server on {server.address} (data: {safe(settings.temporal_db)})",

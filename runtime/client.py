@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
@@ -11,7 +13,6 @@ from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from runtime.errors import UserFacingError
-from workflows.search_attributes import CLI_TYPES
 
 DEFAULT_ADDRESS = "localhost:7233"
 
@@ -50,15 +51,16 @@ _INDEXED_TYPES = {
 }
 
 
-async def ensure_search_attributes(client: Client) -> list[str]:
-    """Register the agent's search attributes where missing; returns the names it added.
+async def ensure_search_attributes(client: Client, attributes: Mapping[str, str]) -> list[str]:
+    """Register `attributes` (name -> type, as the Temporal CLI spells types) where
+    missing; returns the names it added.
 
     The embedded dev server registers them at start; this is for any other server
     (the test server, a self-hosted cluster) where the operator API is allowed. One
     request per attribute, because not every server can list what it has.
     """
     added: list[str] = []
-    for name, kind in CLI_TYPES.items():
+    for name, kind in attributes.items():
         try:
             await client.operator_service.add_search_attributes(
                 AddSearchAttributesRequest(

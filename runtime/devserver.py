@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,6 @@ from temporalio.runtime import Runtime
 from runtime.client import TemporalUnreachableError, build_client
 from runtime.errors import UserFacingError
 from runtime.ports import port_in_use
-from workflows.search_attributes import CLI_TYPES
 
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
@@ -74,6 +74,8 @@ class DevServer:
     ui_port: int | None = 8233
     log_file: Path | None = None
     extra_args: list[str] = field(default_factory=list)
+    # Registered at start: name -> type, as `--search-attribute` spells types.
+    search_attributes: Mapping[str, str] = field(kw_only=True)
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -100,7 +102,7 @@ class DevServer:
             "warn",
         ]
         args += ["--ui-port", str(self.ui_port)] if self.ui_port else ["--headless"]
-        for name, kind in CLI_TYPES.items():
+        for name, kind in self.search_attributes.items():
             args += ["--search-attribute", f"{name}={kind}"]
         for pragma in SQLITE_PRAGMAS:
             args += ["--sqlite-pragma", pragma]

@@ -33,6 +33,7 @@ from starter import start_claim
 from tests.helpers import TEST_SERVER, eventually, sample_claim, settings_in
 from worker import create_worker
 from workflows.claim_review import ClaimReviewWorkflow
+from workflows.search_attributes import CLI_TYPES
 from workflows.state import Step
 
 HERE = Path(__file__).parent
@@ -207,7 +208,12 @@ async def main() -> None:
             + (EXAMPLES_DIR / "approvers.toml").read_text()
         )
         settings = settings_in(Path(tmp), CLAIMS_APPROVERS_FILE=str(approvers))
-        server = DevServer(db_file=Path(tmp) / "temporal.db", port=free_port(), ui_port=None)
+        server = DevServer(
+            db_file=Path(tmp) / "temporal.db",
+            port=free_port(),
+            ui_port=None,
+            search_attributes=CLI_TYPES,
+        )
         client = await server.start()
         try:
             async with create_worker(client, settings):
@@ -232,7 +238,7 @@ async def main() -> None:
             test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter
         )
         try:
-            await ensure_search_attributes(env.client)
+            await ensure_search_attributes(env.client, CLI_TYPES)
             async with create_worker(env.client, settings):
                 claim_id = await timeout_escalation(env, settings.task_queue)
                 await _export(env.client, claim_id, "timeout_escalation")

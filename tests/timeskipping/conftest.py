@@ -44,6 +44,7 @@ from tests.helpers import (
 )
 from worker import create_worker
 from workflows.claim import Claim
+from workflows.search_attributes import CLI_TYPES
 from workflows.state import ClaimState, Step
 
 WorkerFactory = Callable[..., AbstractAsyncContextManager[tuple[Worker, Settings]]]
@@ -126,7 +127,7 @@ async def time_server() -> AsyncIterator[tuple[WorkflowEnvironment, StartedWorkf
         interceptors=[started],
     )
     try:
-        await ensure_search_attributes(env.client)
+        await ensure_search_attributes(env.client, CLI_TYPES)
         yield env, started
     finally:
         await env.shutdown()
