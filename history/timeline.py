@@ -33,9 +33,9 @@ from temporalio.api.history.v1 import HistoryEvent
 
 from workflows import search_attributes as sa
 from workflows.agent import summarize
+from workflows.evidence import AGENT_TURN as MODEL_ACTIVITY
 from workflows.tools import TOOLS
 
-MODEL_ACTIVITY = "agent_turn"
 # Who acts, in the order the workflow itself looks for it in a payload.
 ACTOR_FIELDS = ("approver", "operator", "requested_by", "submitted_by")
 TEXT_LIMIT = 160

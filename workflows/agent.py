@@ -66,7 +66,6 @@ MAX_RATE_LIMIT_WAITS = 10
 MAX_REPAIRS = 1
 
 # Which part of the evidence each tool fills in, by tool name.
-EVIDENCE_FIELD = {name: tool.evidence_field for name, tool in TOOLS.items()}
 
 
 class StopReason(StrEnum):

@@ -6,7 +6,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from workflows.agent import EVIDENCE_FIELD
 from workflows.authority import Approver, ReviewPolicy, Role
 from workflows.evidence import (
     ClaimAssessment,
@@ -22,6 +21,7 @@ from workflows.evidence import (
     Recommendation,
     WatchlistScreen,
 )
+from workflows.tools import TOOLS
 
 
 def review_policy(**changes: Any) -> ReviewPolicy:
@@ -89,5 +89,5 @@ def evidence(
         tool_errors=tool_errors or [],
     )
     for name in unchecked:
-        setattr(found, EVIDENCE_FIELD[name], None)
+        setattr(found, TOOLS[name].evidence_field, None)
     return found
