@@ -350,13 +350,19 @@ async def submit_document(
 ReasonOption = Annotated[str, typer.Option(help="why, kept in the audit log")]
 
 
+async def _operate(
+    action: HumanAction, claim_id: str, operator: str, reason: str, as_signal: bool
+) -> None:
+    await _act(action, claim_id, {"operator": operator, "reason": reason}, as_signal)
+
+
 @app.command()
 @command
 async def pause(
     claim_id: ClaimArg, operator: AsOption, reason: ReasonOption = "", as_signal: SignalFlag = False
 ) -> None:
     """Hold the agent once the step in flight is done; nothing executes until resumed."""
-    await _act(HumanAction.PAUSE, claim_id, {"operator": operator, "reason": reason}, as_signal)
+    await _operate(HumanAction.PAUSE, claim_id, operator, reason, as_signal)
 
 
 @app.command()
@@ -365,7 +371,7 @@ async def resume(
     claim_id: ClaimArg, operator: AsOption, reason: ReasonOption = "", as_signal: SignalFlag = False
 ) -> None:
     """Let a paused claim go on."""
-    await _act(HumanAction.RESUME, claim_id, {"operator": operator, "reason": reason}, as_signal)
+    await _operate(HumanAction.RESUME, claim_id, operator, reason, as_signal)
 
 
 @app.command()
@@ -377,7 +383,7 @@ async def cancel(
     as_signal: SignalFlag = False,
 ) -> None:
     """End the review; nothing pending is executed."""
-    await _act(HumanAction.CANCEL, claim_id, {"operator": operator, "reason": reason}, as_signal)
+    await _operate(HumanAction.CANCEL, claim_id, operator, reason, as_signal)
 
 
 @app.command()

@@ -36,25 +36,12 @@ async def load_policy(
 ) -> ReviewPolicy:
     """The review policy; while it cannot be read, the claim waits visibly for a fix."""
     if not book.hardened:
-        old_rules: ReviewPolicy = await workflow.execute_activity(
-            LOAD_REVIEW_POLICY,
-            result_type=ReviewPolicy,
-            start_to_close_timeout=POLICY_TIMEOUT,
-            retry_policy=POLICY_RETRY,
-            summary="Load review policy and approver directory",
-        )
-        return old_rules
+        return await _read_policy(POLICY_RETRY)
     wait: PendingAction | None = None
     pause = POLICY_WAIT_FIRST
     while True:
         try:
-            policy: ReviewPolicy = await workflow.execute_activity(
-                LOAD_REVIEW_POLICY,
-                result_type=ReviewPolicy,
-                start_to_close_timeout=POLICY_TIMEOUT,
-                retry_policy=POLICY_ATTEMPTS_PER_WAIT,
-                summary="Load review policy and approver directory",
-            )
+            policy = await _read_policy(POLICY_ATTEMPTS_PER_WAIT)
         except ActivityError as failure:
             if cancellation_requested():
                 raise
@@ -83,6 +70,17 @@ async def load_policy(
             book.audit(AGENT_ACTOR, "load_policy", AuditOutcome.RECORDED, "review policy read")
             book.publish()
         return policy
+
+
+async def _read_policy(retry: RetryPolicy) -> ReviewPolicy:
+    policy: ReviewPolicy = await workflow.execute_activity(
+        LOAD_REVIEW_POLICY,
+        result_type=ReviewPolicy,
+        start_to_close_timeout=POLICY_TIMEOUT,
+        retry_policy=retry,
+        summary="Load review policy and approver directory",
+    )
+    return policy
 
 
 def with_overrides(policy: ReviewPolicy, overrides: dict[str, Any]) -> ReviewPolicy:
