@@ -378,6 +378,7 @@ def test_identity_keys_fold_case_width_spaces_and_invisible_characters() -> None
 
 
 def test_a_reviewed_claim_keeps_identities_and_only_a_digest_of_the_description() -> None:
+    """The registry keeps a claim's folded identifiers and a digest of its story, never the text."""
     claim = sample_claim("CLM-1002", description="Water everywhere")
 
     reviewed = ReviewedClaim.of(claim)
@@ -424,6 +425,7 @@ def assert_plain(error: pytest.ExceptionInfo[RecordsError], *expected: str) -> N
 
 
 def test_a_records_database_under_a_file_names_the_folder(tmp_path: Path) -> None:
+    """A records database path through a file is refused naming folder, file and setting."""
     blocker = tmp_path / "data"
     blocker.write_text("not a folder")
 
@@ -436,6 +438,7 @@ def test_a_records_database_under_a_file_names_the_folder(tmp_path: Path) -> Non
 
 
 def test_a_records_database_path_that_is_a_folder_says_so(tmp_path: Path) -> None:
+    """A records database path that is a folder is refused as such, naming CLAIMS_RECORDS_DB."""
     path = tmp_path / "records.db"
     path.mkdir()
 
@@ -448,6 +451,8 @@ def test_a_records_database_path_that_is_a_folder_says_so(tmp_path: Path) -> Non
 def test_a_folder_that_cannot_be_created_names_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A records database whose folder cannot be created is refused naming it and why."""
+
     def refuse(self: Path, *args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied", str(self))
 
@@ -495,6 +500,7 @@ def test_a_read_only_records_database_is_refused_at_open(
 async def test_a_registry_that_became_read_only_fails_the_activity_plainly(
     registry: ClaimRegistry, records: SystemOfRecord, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A database that turns read-only after start fails the registering activity plainly."""
     read_only(monkeypatch)
 
     with pytest.raises(RecordsError) as error:
@@ -514,6 +520,8 @@ async def test_a_registry_that_became_read_only_fails_the_activity_plainly(
 def test_a_connection_refused_for_permissions_says_read_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: Exception
 ) -> None:
+    """A connection refused for permissions, by the OS or by SQLite, is reported as read-only."""
+
     def refuse(*args: object, **kwargs: object) -> sqlite3.Connection:
         raise failure
 
@@ -526,6 +534,7 @@ def test_a_connection_refused_for_permissions_says_read_only(
 
 
 def test_a_corrupt_records_database_says_what_is_lost_by_reseeding(tmp_path: Path) -> None:
+    """A file that is not SQLite is refused, offering a backup and saying what reseeding loses."""
     path = tmp_path / "records.db"
     path.write_bytes(b"this is not sqlite" * 100)
 
@@ -536,6 +545,7 @@ def test_a_corrupt_records_database_says_what_is_lost_by_reseeding(tmp_path: Pat
 
 
 def test_a_seed_file_that_is_a_folder_says_which_setting_to_change(tmp_path: Path) -> None:
+    """A seed path that is a folder is refused as unreadable, naming CLAIMS_RECORDS_FILE."""
     with pytest.raises(RecordsError) as error:
         SystemOfRecord.open(tmp_path / "records.db", tmp_path)
 

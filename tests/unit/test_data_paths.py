@@ -53,6 +53,7 @@ def read_only_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_directory_under_a_regular_file_names_the_file(tmp_path: Path) -> None:
+    """A data directory that would run through a file is refused naming that file and the fix."""
     blocker, wanted = blocked_dir(tmp_path)
 
     with pytest.raises(DataPathError) as refused:
@@ -65,6 +66,7 @@ def test_a_directory_under_a_regular_file_names_the_file(tmp_path: Path) -> None
 
 
 def test_a_directory_that_is_a_file_names_it(tmp_path: Path) -> None:
+    """A data directory path that is itself a file is refused as a file, not a directory."""
     blocker, _ = blocked_dir(tmp_path)
 
     with pytest.raises(DataPathError, match=f"{blocker} is a file, not a directory"):
@@ -74,6 +76,7 @@ def test_a_directory_that_is_a_file_names_it(tmp_path: Path) -> None:
 def test_a_directory_that_cannot_be_created_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A directory the OS will not create is refused as not writable, saying what to do."""
     refuse_mkdir(monkeypatch, PermissionError(errno.EACCES, "Permission denied"))
 
     with pytest.raises(DataPathError) as refused:
@@ -100,6 +103,7 @@ def test_a_directory_on_a_read_only_mount_is_refused(
 
 
 def test_the_write_probe_leaves_nothing_behind(tmp_path: Path) -> None:
+    """Checking that a directory is writable creates it and leaves no probe file in it."""
     ensure_writable_dir(tmp_path / "a" / "b", "data", "CLAIMS_DATA_DIR")
 
     assert [] == list((tmp_path / "a" / "b").iterdir())
@@ -108,6 +112,7 @@ def test_the_write_probe_leaves_nothing_behind(tmp_path: Path) -> None:
 def test_a_read_only_database_is_refused_by_sqlites_own_answer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A database SQLite will only open read-only is refused as read-only, naming its setting."""
     path = tmp_path / "records.db"
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE t (x)")
@@ -133,6 +138,7 @@ def test_a_read_only_database_is_refused_by_sqlites_own_answer(
 def test_sqlite_and_os_refusals_become_one_clear_line(
     tmp_path: Path, error: Exception, expected: str
 ) -> None:
+    """Each way SQLite or the OS refuses a database becomes one line naming the file and setting."""
     path = tmp_path / "ledger.db"
 
     with pytest.raises(DataPathError) as refused, sqlite_refusals(path, "ledger", "CLAIMS_X"):
@@ -163,6 +169,7 @@ def test_files_in_the_data_directory_name_its_setting(tmp_path: Path) -> None:
 
 
 def test_a_ledger_elsewhere_names_its_own_setting(tmp_path: Path) -> None:
+    """A ledger outside the data directory names CLAIMS_LEDGER_DB as the fix, not the directory."""
     _, wanted = blocked_dir(tmp_path)
     settings = settings_in(tmp_path / "ok", CLAIMS_LEDGER_DB=str(wanted / "ledger.db"))
 
@@ -174,6 +181,7 @@ def test_a_ledger_elsewhere_names_its_own_setting(tmp_path: Path) -> None:
 
 
 def test_the_server_database_is_checked_only_with_the_server(tmp_path: Path) -> None:
+    """An unusable Temporal database path stops only the commands that start the dev server."""
     _, wanted = blocked_dir(tmp_path)
     settings = settings_in(tmp_path / "ok", CLAIMS_TEMPORAL_DB=str(wanted / "claims.db"))
 
@@ -206,6 +214,7 @@ def test_commands_refuse_a_data_directory_under_a_file(tmp_path: Path, command: 
 def test_claims_worker_refuses_a_read_only_data_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """`claims worker` stops on a data directory it cannot write: one line, no traceback."""
     refuse_mkdir(monkeypatch, PermissionError(errno.EACCES, "Permission denied"))
 
     code, output = claims("worker", CLAIMS_DATA_DIR=str(tmp_path / "data"))
@@ -218,6 +227,7 @@ def test_claims_worker_refuses_a_read_only_data_directory(
 def test_claims_worker_refuses_a_read_only_ledger(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """`claims worker` stops on a read-only ledger database, naming it, with no traceback."""
     Ledger(tmp_path / "ledger.db")
     read_only_sqlite(monkeypatch)
 

@@ -43,6 +43,7 @@ def files_of(package: str) -> list[Path]:
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_no_module_imports_from_a_layer_above_it(package: str) -> None:
+    """No module imports a package above its own layer, lazy imports included."""
     wrong = []
     for path in files_of(package):
         for module in imported_modules(path):
@@ -53,6 +54,7 @@ def test_no_module_imports_from_a_layer_above_it(package: str) -> None:
 
 
 def test_workflow_code_uses_only_the_message_models_of_signals() -> None:
+    """Workflow code imports nothing from `signals` but its message models."""
     wrong = [
         f"{path.relative_to(PROJECT_ROOT)} imports {module}"
         for path in files_of("workflows")

@@ -55,6 +55,7 @@ from workflows.tools import SUBMIT_ASSESSMENT
     ],
 )
 def test_claims_llm_selects_the_model(env: dict[str, str], expected: tuple[str, str]) -> None:
+    """CLAIMS_LLM picks the offline model by default, or an OpenAI-compatible one; each builds."""
     settings = LlmSettings.from_env(env)
 
     assert expected == (settings.provider, settings.label)
@@ -72,6 +73,7 @@ def test_claims_llm_selects_the_model(env: dict[str, str], expected: tuple[str, 
 def test_a_model_asked_for_but_not_configured_fails_clearly(
     env: dict[str, str], message: str
 ) -> None:
+    """A model without its key, or named in an unknown form, is refused saying what to set."""
     with pytest.raises(LlmConfigError, match=message):
         LlmSettings.from_env(env)
 

@@ -59,10 +59,12 @@ SGR = re.compile(r"\x1b\[[0-9;]*m")
     ],
 )
 def test_printable_shows_every_control_as_its_escape(text: str, shown: str) -> None:
+    """Control, bidi, invisible and unpaired characters show as escapes; other text is unchanged."""
     assert shown == printable(text)
 
 
 def test_multiline_keeps_newlines_and_nothing_else() -> None:
+    """Multiline text keeps its newlines; every other control, carriage return too, is escaped."""
     assert "one\ntwo\\x1b[2J\\r" == printable("one\ntwo\x1b[2J\r", multiline=True)
 
 
@@ -197,6 +199,7 @@ def test_status_tables_print_hostile_text_literally() -> None:
 
 
 def test_errors_that_quote_input_print_it_literally() -> None:
+    """An error quoting input shows its escapes and markup literally and keeps its own newlines."""
     out = StringIO()
 
     print_error(Console(file=out, force_terminal=True), f"refused:\n  {HOSTILE}")

@@ -30,6 +30,9 @@ def shown(state: ClaimState) -> str:
 
 
 def test_a_waiting_review_shows_its_runs_its_wait_and_its_counted_refusals() -> None:
+    """A waiting review shows its runs across continue-as-new, why it waits, an unverified
+    proposal, and how many refusals were counted but not listed.
+    """
     state = ClaimState.begin(
         sample_claim("CLM-1002"), workflow_id="claim-CLM-1002", at=NOW, history_length=1
     )

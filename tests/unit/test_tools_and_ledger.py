@@ -56,6 +56,7 @@ def coverage_args(claim: Claim) -> CheckCoverageArgs:
 async def test_coverage_pays_the_amount_less_deductible_within_limit(
     tools: EvidenceTools, sample: str, payable: str
 ) -> None:
+    """A covered claim is payable at its amount less the policy's deductible, with no reasons."""
     check = await ActivityEnvironment().run(
         tools.check_coverage, coverage_args(sample_claim(sample))
     )
@@ -80,6 +81,9 @@ async def test_coverage_pays_the_amount_less_deductible_within_limit(
 async def test_coverage_refuses_what_the_policy_does_not_cover(
     tools: EvidenceTools, changes: dict[str, object], reason: str
 ) -> None:
+    """Wrong category, currency, period or holder, a lapsed or unknown policy: nothing payable,
+    and the reason given.
+    """
     claim = sample_claim("CLM-1002", **changes)
 
     check = await ActivityEnvironment().run(tools.check_coverage, coverage_args(claim))
@@ -89,6 +93,7 @@ async def test_coverage_refuses_what_the_policy_does_not_cover(
 
 
 async def test_claim_history_flags_the_duplicate(tools: EvidenceTools) -> None:
+    """A paid claim by the same claimant for the same amount days earlier is flagged a duplicate."""
     claim = sample_claim("CLM-1004")
     args = ClaimHistoryQuery.for_claim(
         claim,
@@ -106,6 +111,7 @@ async def test_claim_history_flags_the_duplicate(tools: EvidenceTools) -> None:
 
 
 async def test_watchlist_matches_claimant_or_policy(tools: EvidenceTools) -> None:
+    """A watchlisted claimant is hit whatever the case it is written in; a clean one is not."""
     env = ActivityEnvironment()
 
     watched = await env.run(
@@ -119,6 +125,7 @@ async def test_watchlist_matches_claimant_or_policy(tools: EvidenceTools) -> Non
 
 
 async def test_document_inventory_names_what_is_missing(tools: EvidenceTools) -> None:
+    """The inventory lists the documents a category requires and names those not on file."""
     args = InventoryDocumentsArgs(category="property", document_kinds=["photo"])
 
     inventory = await ActivityEnvironment().run(tools.inventory_documents, args)
@@ -130,6 +137,7 @@ async def test_document_inventory_names_what_is_missing(tools: EvidenceTools) ->
 
 
 async def test_currency_and_limit_check(tools: EvidenceTools) -> None:
+    """The policy's currency within its limit passes; another currency over the limit fails both."""
     env = ActivityEnvironment()
     ok = await env.run(
         tools.check_currency_limit,
@@ -189,5 +197,6 @@ def test_records_database_is_seeded_once(tmp_path: Path) -> None:
 
 
 def test_a_missing_seed_file_says_which_setting_to_change(tmp_path: Path) -> None:
+    """A new records database without its seed file is refused, naming CLAIMS_RECORDS_FILE."""
     with pytest.raises(RecordsError, match="CLAIMS_RECORDS_FILE"):
         SystemOfRecord.open(tmp_path / "records.db", tmp_path / "nope.json")
