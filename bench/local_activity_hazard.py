@@ -29,7 +29,6 @@ from temporalio.worker import Replayer, Worker
 from bench.hazard_workflow import LocalReadWorkflow, act_on_it, read_rules
 from runtime.devserver import DevServer
 from runtime.logs import configure_logging
-from runtime.ports import free_port
 from workflows.search_attributes import CLI_TYPES
 
 TASK_QUEUE = "local-read-hazard"
@@ -78,12 +77,7 @@ async def one_run(client: Client, tally: Tally) -> None:
 async def main(runs: int) -> Tally:
     tally = Tally()
     with tempfile.TemporaryDirectory() as tmp:
-        server = DevServer(
-            db_file=Path(tmp) / "hazard.db",
-            port=free_port(),
-            ui_port=None,
-            search_attributes=CLI_TYPES,
-        )
+        server = DevServer.headless(Path(tmp) / "hazard.db", CLI_TYPES)
         client = await server.start()
         try:
             async with Worker(

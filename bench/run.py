@@ -31,7 +31,6 @@ from temporalio.worker import Worker
 from bench.bare import BareWorkflow, noop
 from runtime.devserver import DevServer
 from runtime.logs import configure_logging
-from runtime.ports import free_port
 from runtime.settings import EXAMPLES_DIR
 from signals.client import claim_handle
 from starter import start_claim
@@ -194,12 +193,7 @@ async def history_size(client: Client, claim_id: str) -> tuple[int, int]:
 async def main(claims: int, rounds: int, latency_samples: int) -> Report:
     with tempfile.TemporaryDirectory() as tmp:
         settings = settings_in(Path(tmp), CLAIMS_RECORDS_FILE=str(bench_records(Path(tmp))))
-        server = DevServer(
-            db_file=Path(tmp) / "bench.db",
-            port=free_port(),
-            ui_port=None,
-            search_attributes=CLI_TYPES,
-        )
+        server = DevServer.headless(Path(tmp) / "bench.db", CLI_TYPES)
         client = await server.start()
         bare_queue = f"bare-{uuid.uuid4().hex[:6]}"
         try:

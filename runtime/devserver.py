@@ -24,7 +24,7 @@ from temporalio.runtime import Runtime
 
 from runtime.client import TemporalUnreachableError, build_client
 from runtime.errors import UserFacingError
-from runtime.ports import port_in_use
+from runtime.ports import free_port, port_in_use
 
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
@@ -77,6 +77,13 @@ class DevServer:
     # Registered at start: name -> type, as `--search-attribute` spells types.
     search_attributes: Mapping[str, str] = field(kw_only=True)
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    @classmethod
+    def headless(cls, db_file: Path, search_attributes: Mapping[str, str]) -> DevServer:
+        """A server for tests, benchmarks and recordings: a free port, no web UI."""
+        return cls(
+            db_file=db_file, port=free_port(), ui_port=None, search_attributes=search_attributes
+        )
 
     @property
     def address(self) -> str:

@@ -25,7 +25,6 @@ from temporalio.testing import WorkflowEnvironment
 from runtime.client import ensure_search_attributes
 from runtime.devserver import DevServer
 from runtime.logs import configure_logging
-from runtime.ports import free_port
 from runtime.settings import EXAMPLES_DIR
 from signals.client import act, claim_handle
 from signals.messages import HumanAction
@@ -208,12 +207,7 @@ async def main() -> None:
             + (EXAMPLES_DIR / "approvers.toml").read_text()
         )
         settings = settings_in(Path(tmp), CLAIMS_APPROVERS_FILE=str(approvers))
-        server = DevServer(
-            db_file=Path(tmp) / "temporal.db",
-            port=free_port(),
-            ui_port=None,
-            search_attributes=CLI_TYPES,
-        )
+        server = DevServer.headless(Path(tmp) / "temporal.db", CLI_TYPES)
         client = await server.start()
         try:
             async with create_worker(client, settings):

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from runtime.devserver import DevServer
-from runtime.ports import free_port
 from runtime.settings import PROJECT_ROOT
 from workflows.search_attributes import CLI_TYPES
 
@@ -20,12 +19,7 @@ from workflows.search_attributes import CLI_TYPES
 @pytest.fixture
 def dev_server(tmp_path: Path) -> Iterator[DevServer]:
     """A headless dev server persisting to tmp_path; always stopped, even on failure."""
-    server = DevServer(
-        db_file=tmp_path / "temporal.db",
-        port=free_port(),
-        ui_port=None,
-        search_attributes=CLI_TYPES,
-    )
+    server = DevServer.headless(tmp_path / "temporal.db", CLI_TYPES)
     try:
         yield server
     finally:
