@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from signals.signing import SignatureError, public_key, public_key_id
 from workflows.claim import Money, money
 from workflows.people import PersonName, person_key
 
@@ -51,6 +52,37 @@ DEFAULT_ESCALATION_LADDER = (
 )
 
 
+# The owner of the console's key, which signs for whichever person signed in to it.
+CONSOLE_KEY_OWNER = "console"
+
+
+class TrustedKey(BaseModel):
+    """A public key whose signatures the review accepts.
+
+    `owner` is a person of the directory (a personal key: it signs only their actions) or
+    "console" (the console's key: it signs for the person who signed in). A retired key
+    signs nothing new; what it signed before stays verifiable.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    key_id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9a-f]{16}$")
+    public_key: str = Field(min_length=40, max_length=60)
+    owner: PersonName = Field(min_length=1, max_length=64)
+    retired: bool = False
+
+    @model_validator(mode="after")
+    def _id_matches_key(self) -> TrustedKey:
+        try:
+            actual = public_key_id(self.public_key)
+            public_key(self.public_key)
+        except (ValueError, SignatureError):
+            raise ValueError("public_key must be 32 bytes of Ed25519, in base64") from None
+        if actual != self.key_id:
+            raise ValueError(f"key_id {self.key_id} does not match its public key ({actual})")
+        return self
+
+
 class ReviewPolicy(BaseModel):
     """The rules in force for one review."""
 
@@ -83,12 +115,30 @@ class ReviewPolicy(BaseModel):
         default_factory=lambda: list(DEFAULT_ESCALATION_LADDER), min_length=1
     )
 
+    # Signed decisions: when on, an action without a valid signature is refused.
+    require_signed_actions: bool = False
+    keys: list[TrustedKey] = Field(default_factory=list, max_length=100)
+    # Who may pause, resume, cancel, reassign and interrupt; every role unless narrowed.
+    operator_roles: list[Role] = Field(default_factory=lambda: list(Role), min_length=1)
+
     @model_validator(mode="after")
     def _unique_names(self) -> ReviewPolicy:
         names = [a.name for a in self.approvers]
         if len(names) != len(set(names)):
             raise ValueError("approver names must be unique")
+        key_ids = [k.key_id for k in self.keys]
+        if len(key_ids) != len(set(key_ids)):
+            raise ValueError("key ids must be unique")
+        for key in self.keys:
+            if key.owner != CONSOLE_KEY_OWNER and self.find(key.owner) is None:
+                raise ValueError(
+                    f"key {key.key_id} belongs to '{key.owner}', who is not in the approver "
+                    'directory (a key is owned by an approver or by "console")'
+                )
         return self
+
+    def trusted_key(self, key_id: str) -> TrustedKey | None:
+        return next((k for k in self.keys if k.key_id == key_id), None)
 
     def find(self, name: str) -> Approver | None:
         """The approver with this identity ("Maria" finds maria)."""
@@ -133,8 +183,17 @@ def refusal_reason(
     return None
 
 
-def operator_refusal(policy: ReviewPolicy, name: str) -> str | None:
-    """Operators (pause, resume, cancel, reassign, interrupt) are people in the directory."""
-    if policy.find(name) is None:
+def operator_refusal(policy: ReviewPolicy, name: str, *, by_role: bool = False) -> str | None:
+    """Operators (pause, resume, cancel, reassign, interrupt) are people in the directory,
+    and (`by_role`, for reviews under the signed-actions rules) of a role it grants them.
+    """
+    approver = policy.find(name)
+    if approver is None:
         return f"'{name}' is not in the approver directory, so cannot operate on claims"
+    if by_role and approver.role not in policy.operator_roles:
+        roles = ", ".join(policy.operator_roles)
+        return (
+            f"'{name}' is a {approver.role}; operator actions (pause, resume, cancel, reassign, "
+            f"interrupt) are for: {roles}"
+        )
     return None

@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.review_book import AGENT_ACTOR, ReviewBook
     from workflows.review_input import claimed_actor, problems
     from workflows.routing import RoutingDecision
+    from workflows.signed_actions import SignatureCheck, check_signature, remember_nonce
     from workflows.state import (
         AuditOutcome,
         DecisionKind,
@@ -55,6 +56,9 @@ with workflow.unsafe.imports_passed_through():
         Step,
     )
 
+# Signed decisions, and operator actions only for the roles the policy grants them;
+# reviews that began before replay without them.
+PATCH_SIGNED_ACTIONS = "signed-actions"
 APPROVAL_PRIORITY = 50
 DOCUMENTS_PRIORITY = 30
 
@@ -95,6 +99,7 @@ class ReviewDesk:
         self.cancel: CancelPayload | None = None
         # Findings for the next assessment (intake's, and information never received).
         self.findings: list[str] = []
+        self.signed_actions = workflow.patched(PATCH_SIGNED_ACTIONS)
 
     async def checkpoint(self) -> None:
         """Hold here while an operator has paused the claim; the hold has a time limit."""
@@ -313,8 +318,11 @@ class ReviewDesk:
             return Reassess.CANCELLED
         return Reassess.DOCUMENTS
 
-    def _check(self, action: HumanAction, args: Sequence[Any]) -> Message | tuple[str, str]:
-        """The validated message, or (actor, why not) — the same test for every channel.
+    def _check(
+        self, action: HumanAction, args: Sequence[Any]
+    ) -> tuple[Message, SignatureCheck] | tuple[str, str]:
+        """The validated message and its signature, or (actor, why not) — the same test
+        for every channel.
 
         Every handler takes any arguments (`temporal workflow signal` can send several
         `--input`s) and refuses what it cannot use, so no message can fail a workflow task.
@@ -326,10 +334,27 @@ class ReviewDesk:
                 f"invalid payload: {len(args)} inputs; send one JSON object, for example "
                 '{"approver": "maria"}'
             )
+        fields = payload
+        if self.signed_actions and isinstance(payload, dict):
+            fields = {k: v for k, v in payload.items() if k != "signature"}
         try:
-            message = PAYLOADS[action].model_validate(payload)
+            message = PAYLOADS[action].model_validate(fields)
         except ValidationError as invalid:
             return actor, "invalid payload: " + problems(invalid)
+        signature = SignatureCheck()
+        if self.signed_actions and self.policy is not None:
+            signature = check_signature(
+                payload,
+                policy=self.policy,
+                claim_id=self._book.state.context.claim.claim_id,
+                action=str(action),
+                actor=message.actor,
+                version=self._book.state.version,
+                now=workflow.now(),
+                used_nonces=self._book.state.signed_nonces,
+            )
+            if signature.refused is not None:
+                return message.actor, signature.refused
         refused = refusal(
             action,
             message,
@@ -338,29 +363,30 @@ class ReviewDesk:
             escalation_level=self.escalation_level,
             decided=self.decision is not None,
             hardened=self._book.hardened,
+            operator_roles=self.signed_actions,
         )
-        return (message.actor, refused) if refused is not None else message
+        return (message.actor, refused) if refused is not None else (message, signature)
 
     def signal(self, action: HumanAction, args: Sequence[Any]) -> None:
         checked = self._check(action, args)
-        if isinstance(checked, tuple):
-            self._book.audit(checked[0], action, AuditOutcome.REFUSED, checked[1])
+        if isinstance(checked[0], str):
+            self._book.audit(checked[0], action, AuditOutcome.REFUSED, str(checked[1]))
             return
-        self._apply(action, checked)
+        self._apply(action, *checked)
 
     def validate(self, action: HumanAction, args: Sequence[Any]) -> None:
         """Refuse before the update reaches history; the caller gets the reason."""
         checked = self._check(action, args)
-        if isinstance(checked, tuple):
-            raise ApplicationError(checked[1], type="ActionRefused", non_retryable=True)
+        if isinstance(checked[0], str):
+            raise ApplicationError(str(checked[1]), type="ActionRefused", non_retryable=True)
 
     def update(self, action: HumanAction, args: Sequence[Any]) -> ActionAccepted:
         # Checked again: another update may have won the race since the validator ran.
         checked = self._check(action, args)
-        if isinstance(checked, tuple):
-            self._book.audit(checked[0], action, AuditOutcome.REFUSED, checked[1])
-            raise ApplicationError(checked[1], type="ActionRefused", non_retryable=True)
-        detail = self._apply(action, checked)
+        if isinstance(checked[0], str):
+            self._book.audit(checked[0], action, AuditOutcome.REFUSED, str(checked[1]))
+            raise ApplicationError(str(checked[1]), type="ActionRefused", non_retryable=True)
+        detail = self._apply(action, *checked)
         return ActionAccepted(
             action=action,
             version=self._book.state.version,
@@ -368,10 +394,17 @@ class ReviewDesk:
             detail=detail,
         )
 
-    def _apply(self, action: HumanAction, message: Message) -> str:
+    def _apply(self, action: HumanAction, message: Message, signature: SignatureCheck) -> str:
         """Carry out an accepted action; each one is a new version, with who and why."""
+        if signature.nonce is not None and signature.issued_at is not None:
+            remember_nonce(
+                self._book.state.signed_nonces, signature.nonce, signature.issued_at, workflow.now()
+            )
         detail = self._carry_out(action, message)
         self._book.audit(message.actor, action, AuditOutcome.ACCEPTED, detail)
+        if signature.key_id is not None:
+            # Accepted actions are always listed, so the entry just written is this one's.
+            self._book.state.audit_log[-1].verified_by = signature.key_id
         self._book.transition(
             self._book.state.current_step, f"{action} by {message.actor}: {detail}"
         )

@@ -52,12 +52,15 @@ def refusal(
     escalation_level: int,
     decided: bool,
     hardened: bool = True,
+    operator_roles: bool = False,
 ) -> str | None:
     """Why `message` may not be acted on now, or None if it may.
 
     `hardened` is False only while replaying reviews that began before these rules
     (bounded documents and notes, no unconfirmed zero payouts, unverified payouts
-    capped at the claimed amount); they keep the rules they started with.
+    capped at the claimed amount); they keep the rules they started with. Likewise
+    `operator_roles` (operator actions only for the roles the policy grants them) is
+    True for reviews that began under the signed-actions rules.
     """
     if policy is None:
         return "the claim is still starting; try again in a moment"

@@ -131,6 +131,8 @@ class AuditEntry(BaseModel):
     action: str
     outcome: AuditOutcome
     detail: str = ""
+    # The key whose signature the workflow verified; None for an unsigned action.
+    verified_by: str | None = None
 
 
 class DecisionKind(StrEnum):
@@ -255,6 +257,8 @@ class ClaimState(BaseModel):
     runs: list[RunRecord] = Field(default_factory=list)
     # Refused actions past the audit log's limit, counted instead of listed.
     refusals_not_listed: int = 0
+    # Nonces of accepted signed actions still inside the signature window: nonce -> issued-at.
+    signed_nonces: dict[str, datetime] = Field(default_factory=dict)
 
     def run_holding(self, version: int) -> RunRecord | None:
         """The run whose history holds `version`, if the state knows its runs."""
@@ -310,10 +314,23 @@ class ClaimState(BaseModel):
         return record
 
     def audit(
-        self, *, at: datetime, actor: str, action: str, outcome: AuditOutcome, detail: str = ""
+        self,
+        *,
+        at: datetime,
+        actor: str,
+        action: str,
+        outcome: AuditOutcome,
+        detail: str = "",
+        verified_by: str | None = None,
     ) -> AuditEntry:
         entry = AuditEntry(
-            at=at, version=self.version, actor=actor, action=action, outcome=outcome, detail=detail
+            at=at,
+            version=self.version,
+            actor=actor,
+            action=action,
+            outcome=outcome,
+            detail=detail,
+            verified_by=verified_by,
         )
         self.audit_log.append(entry)
         return entry

@@ -1,8 +1,8 @@
 """The layers point one way: a reading of the imports finds none that runs back up.
 
 runtime (connection, settings, logs) knows nothing of the review; workflow code imports
-only its own modules and the message models of `signals`; activities never import the
-CLI or the history tools.
+only its own modules, the message models of `signals` and its pure signature checks;
+activities never import the CLI or the history tools.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ FORBIDDEN: dict[str, set[str]] = {
     "activities": {"cli", "history", "worker", "starter", "signals"},
     "signals": {"cli", "history", "worker", "starter", "activities", "runtime.devserver"},
 }
-# Within signals, workflows may import the message models only.
-WORKFLOWS_MAY_USE_FROM_SIGNALS = {"signals.messages"}
+# Within signals, workflows may import the message models and the pure signature checks.
+WORKFLOWS_MAY_USE_FROM_SIGNALS = {"signals.messages", "signals.signing"}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -54,7 +54,7 @@ def test_no_module_imports_from_a_layer_above_it(package: str) -> None:
 
 
 def test_workflow_code_uses_only_the_message_models_of_signals() -> None:
-    """Workflow code imports nothing from `signals` but its message models."""
+    """Workflow code imports nothing from `signals` but its message models and signing."""
     wrong = [
         f"{path.relative_to(PROJECT_ROOT)} imports {module}"
         for path in files_of("workflows")
