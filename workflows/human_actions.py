@@ -98,7 +98,7 @@ def refusal(
             f"the claim already carries {MAX_NOTES} staff notes, the most it can hold; "
             "cancel and restart the review with the information summarised"
         )
-    return _operator_refusal(action, message, state, policy)
+    return _operator_refusal(action, message, state, policy, by_role=operator_roles)
 
 
 def _decision_refusal(
@@ -170,9 +170,14 @@ def _decision_refusal(
 
 
 def _operator_refusal(
-    action: HumanAction, message: Message, state: ClaimState, policy: ReviewPolicy
+    action: HumanAction,
+    message: Message,
+    state: ClaimState,
+    policy: ReviewPolicy,
+    *,
+    by_role: bool,
 ) -> str | None:
-    refused = operator_refusal(policy, message.actor)
+    refused = operator_refusal(policy, message.actor, by_role=by_role)
     if refused is not None:
         return refused
     if action is HumanAction.PAUSE and state.paused:
