@@ -18,6 +18,13 @@ from console.app import create_app
 from console.settings import ConsoleSettings
 from console.users import ensure_demo_accounts
 from runtime.settings import EXAMPLES_DIR
+from tests.timeskipping.conftest import (  # noqa: F401 - the time-skipping fixtures, shared
+    claims_worker,
+    reviewing,
+    time_env,
+    time_server,
+    waiting_claim,
+)
 from workflows.authority import ReviewPolicy
 
 ConsoleClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]

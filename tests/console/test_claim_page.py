@@ -1,0 +1,95 @@
+"""The claim page against a real worker on the time-skipping server: acting, conflicts,
+refusals and people's text, through HTTP.
+"""
+
+from __future__ import annotations
+
+from tests.console.conftest import ConsoleClient, form_token, sign_in
+from tests.helpers import unique_claim
+from tests.timeskipping.conftest import WaitForPerson
+from workflows.state import Step
+
+
+async def test_approving_from_the_claim_page_completes_the_claim(
+    console_client: ConsoleClient, waiting_claim: WaitForPerson
+) -> None:
+    """maria approves at the version she saw; the claim pays and completes."""
+    async with waiting_claim() as (review, state), console_client(review.client) as http:
+        await sign_in(http, "maria", "maria-demo")
+        page = await http.get(f"/claims/{review.claim.claim_id}")
+        assert 200 == page.status_code
+        assert 'id="form-approve"' in page.text
+        response = await http.post(
+            f"/claims/{review.claim.claim_id}/act",
+            data={
+                "csrf_token": form_token(page.text),
+                "action": "approve",
+                "expected_version": str(state.version),
+                "comment": "checked",
+            },
+        )
+        assert 303 == response.status_code
+        assert Step.COMPLETED == (await review.until(Step.COMPLETED)).current_step
+        assert 1 == len(review.payouts())
+
+
+async def test_a_stale_version_shows_the_claim_as_it_moved_on(
+    console_client: ConsoleClient, waiting_claim: WaitForPerson
+) -> None:
+    """A form from an older version does nothing and shows the claim's current state."""
+    async with waiting_claim() as (review, state), console_client(review.client) as http:
+        await sign_in(http, "maria", "maria-demo")
+        page = await http.get(f"/claims/{review.claim.claim_id}")
+        response = await http.post(
+            f"/claims/{review.claim.claim_id}/act",
+            data={
+                "csrf_token": form_token(page.text),
+                "action": "approve",
+                "expected_version": str(state.version - 1),
+            },
+        )
+        assert 409 == response.status_code
+        assert "has moved on" in response.text
+        assert f"version {state.version}" in response.text
+        after = await review.state()
+        assert state.version == after.version
+        assert Step.AWAITING_MANAGER_APPROVAL == after.current_step
+
+
+async def test_a_refusal_shows_the_claims_reason(
+    console_client: ConsoleClient, waiting_claim: WaitForPerson
+) -> None:
+    """sam approving over his limit is refused; the page shows the claim's own reason."""
+    async with (
+        waiting_claim("CLM-1003") as (review, state),
+        console_client(review.client) as http,
+    ):
+        await sign_in(http, "sam", "sam-demo")
+        page = await http.get(f"/claims/{review.claim.claim_id}")
+        response = await http.post(
+            f"/claims/{review.claim.claim_id}/act",
+            data={
+                "csrf_token": form_token(page.text),
+                "action": "approve",
+                "expected_version": str(state.version),
+            },
+        )
+        assert 409 == response.status_code
+        assert "approval limit" in response.text
+        assert Step.AWAITING_MANAGER_APPROVAL == (await review.state()).current_step
+
+
+async def test_peoples_text_is_printed_as_text(
+    console_client: ConsoleClient, waiting_claim: WaitForPerson
+) -> None:
+    """A description with a script tag is shown escaped, never as markup."""
+    text = "Broken <script>alert(1)</script> lens"
+    async with (
+        waiting_claim(unique_claim("CLM-1002", description=text)) as (review, _state),
+        console_client(review.client) as http,
+    ):
+        await sign_in(http, "maria", "maria-demo")
+        page = await http.get(f"/claims/{review.claim.claim_id}")
+        assert 200 == page.status_code
+        assert "<script>alert(1)</script>" not in page.text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
