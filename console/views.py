@@ -94,7 +94,7 @@ async def inbox(
 def allowed_actions(state: ClaimState, policy: ReviewPolicy, person: Approver) -> list[HumanAction]:
     """The actions to offer: decisions when the claim waits on a rung the person's role
     serves (their limit is the claim's to check, and its refusal is shown), operator
-    actions while the claim is under review.
+    actions while the claim is under review, to the roles the policy grants them.
     """
     if state.current_step.is_final:
         return []
@@ -104,6 +104,7 @@ def allowed_actions(state: ClaimState, policy: ReviewPolicy, person: Approver) -
     )
     if waiting is not None and person.role in policy.level(waiting.escalation_level).roles:
         actions.extend(DECISIONS)
-    actions.append(HumanAction.RESUME if state.paused else HumanAction.PAUSE)
-    actions.extend((HumanAction.REASSIGN, HumanAction.INTERRUPT, HumanAction.CANCEL))
+    if person.role in policy.operator_roles:
+        actions.append(HumanAction.RESUME if state.paused else HumanAction.PAUSE)
+        actions.extend((HumanAction.REASSIGN, HumanAction.INTERRUPT, HumanAction.CANCEL))
     return actions

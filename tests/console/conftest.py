@@ -68,11 +68,12 @@ def console_client(
         *,
         settings: ConsoleSettings | None = None,
         clock: Clock | None = None,
+        directory: ReviewPolicy | None = None,
         **headers: str,
     ) -> AsyncIterator[httpx.AsyncClient]:
         app = create_app(
             settings or console_settings,
-            policy,
+            directory or policy,
             client,
             clock or Clock(),
         )

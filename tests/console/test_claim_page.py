@@ -7,6 +7,7 @@ from __future__ import annotations
 from tests.console.conftest import ConsoleClient, form_token, sign_in
 from tests.helpers import unique_claim
 from tests.timeskipping.conftest import WaitForPerson
+from workflows.authority import ReviewPolicy, Role
 from workflows.state import Step
 
 
@@ -93,3 +94,29 @@ async def test_peoples_text_is_printed_as_text(
         assert 200 == page.status_code
         assert "<script>alert(1)</script>" not in page.text
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+async def test_operator_actions_are_offered_only_to_the_roles_granted(
+    console_client: ConsoleClient, waiting_claim: WaitForPerson, policy: ReviewPolicy
+) -> None:
+    """With operators limited to directors, maria sees no pause form and a forged one is 403."""
+    directors_only = policy.model_copy(update={"operator_roles": [Role.DIRECTOR]})
+    async with (
+        waiting_claim() as (review, state),
+        console_client(review.client, directory=directors_only) as http,
+    ):
+        await sign_in(http, "maria", "maria-demo")
+        page = await http.get(f"/claims/{review.claim.claim_id}")
+        assert 'id="form-approve"' in page.text
+        assert 'id="form-pause"' not in page.text
+        response = await http.post(
+            f"/claims/{review.claim.claim_id}/act",
+            data={
+                "csrf_token": form_token(page.text),
+                "action": "pause",
+                "expected_version": str(state.version),
+            },
+        )
+        assert 403 == response.status_code
+        assert "You may not pause" in response.text
+        assert not (await review.state()).paused
