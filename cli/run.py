@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 
 from rich.console import Console
@@ -10,6 +12,7 @@ from rich.markup import escape
 from temporalio.client import Client
 
 from cli.render import ClaimRow, claims_table
+from console.server import ConsoleServer, build_console
 from runtime.datadir import ensure_data_paths
 from runtime.devserver import DevServer
 from runtime.logs import get_logger
@@ -97,7 +100,17 @@ def print_summary(
         console.print(
             f"Inspect: {env}.venv/bin/claims show {claim_id}", highlight=False, soft_wrap=True
         )
-    console.print("\nCtrl-C stops the server and the worker; paused claims keep their place.\n")
+    console.print(
+        "\nCtrl-C stops the server, the worker and the console; paused claims keep their place.\n"
+    )
+
+
+def print_console(console: Console, served: ConsoleServer) -> None:
+    """Where the reviewer console is, and the demo's sign-in when its accounts are in use."""
+    console.print(f"\nReviewer console: [link={served.settings.url}]{served.settings.url}[/link]")
+    if served.demo_accounts:
+        accounts = ", ".join(f"{safe(n)} / {safe(p)}" for n, p in served.demo_accounts.items())
+        console.print(f"  demo sign-in (name / password): {accounts}", highlight=False)
 
 
 async def run_product(settings: Settings, console: Console) -> None:
@@ -122,14 +135,30 @@ async def run_product(settings: Settings, console: Console) -> None:
     activities = build_activities(settings)
     try:
         client = await server.start(runtime=metrics_runtime(settings.metrics_port))
+        served = build_console(
+            client,
+            env=os.environ,
+            data_dir=settings.data_dir,
+            approvers_file=settings.approvers_file,
+            with_demo_accounts=True,
+        )
         worker = create_worker(client, settings, activities=activities)
         async with worker:
-            claims = load_claims(sorted(settings.sample_claims_dir.glob("*.json")))
-            results = await start_claims(client, claims, settings.task_queue)
-            states = await wait_until_settled(client, [c.claim_id for c in claims])
-            print_summary(console, server, results, states, settings.metrics_port)
-            await stop.wait()
-            console.print("Stopping worker and server...")
+            serving = asyncio.create_task(served.server.serve())
+            try:
+                claims = load_claims(sorted(settings.sample_claims_dir.glob("*.json")))
+                results = await start_claims(client, claims, settings.task_queue)
+                states = await wait_until_settled(client, [c.claim_id for c in claims])
+                print_summary(console, server, results, states, settings.metrics_port)
+                print_console(console, served)
+                stopping = asyncio.create_task(stop.wait())
+                await asyncio.wait({stopping, serving}, return_when=asyncio.FIRST_COMPLETED)
+                stopping.cancel()
+                console.print("Stopping console, worker and server...")
+            finally:
+                served.server.should_exit = True
+                with contextlib.suppress(asyncio.CancelledError):
+                    await serving
     finally:
         server.stop()
     log.info("stopped")
