@@ -26,7 +26,9 @@ from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.review_policy import load_review_policy_file
+from cli.audit import audit_app, verify_command
 from cli.history_commands import register_history_commands
+from cli.keys import keys_app
 from cli.render import ClaimRow, claims_table, print_error, render_state
 from cli.status_query import claims_query, describe_filters, inbox_query, matching_count
 from runtime.client import build_client
@@ -199,6 +201,21 @@ async def show(
         console.print(render_state(state))
 
 
+async def _signed(
+    action: HumanAction, claim_id: str, payload: dict[str, Any], key: Path | None
+) -> dict[str, Any]:
+    """The payload as sent: signed with `key` for the claim's current version, if given."""
+    if key is None:
+        return payload
+    from cli.keys import signed_payload
+
+    payload = {k: v for k, v in payload.items() if v is not None}
+    state = await query_state(claim_handle(await build_client(), claim_id))
+    return signed_payload(
+        payload, claim_id=claim_id, action=action, key_file=key, version=state.version
+    )
+
+
 async def _act(
     action: HumanAction, claim_id: str, payload: dict[str, Any], as_signal: bool
 ) -> None:
@@ -242,6 +259,13 @@ ExpectedVersion = Annotated[
 SignalFlag = Annotated[
     bool, typer.Option("--signal", help="send as a signal: durable even with no worker running")
 ]
+KeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--key",
+        help="sign the action with your key (`claims keys new NAME`), for the claim's version",
+    ),
+]
 
 
 @app.command()
@@ -259,6 +283,7 @@ async def approve(
         ),
     ] = False,
     as_signal: SignalFlag = False,
+    key: KeyOption = None,
 ) -> None:
     """Approve a claim's proposed payout and message."""
     payload = {
@@ -267,7 +292,12 @@ async def approve(
         "expected_version": expected_version,
         "confirm_zero_payout": confirm_zero_payout,
     }
-    await _act(HumanAction.APPROVE, claim_id, payload, as_signal)
+    await _act(
+        HumanAction.APPROVE,
+        claim_id,
+        await _signed(HumanAction.APPROVE, claim_id, payload, key),
+        as_signal,
+    )
 
 
 @app.command()
@@ -278,10 +308,16 @@ async def reject(
     comment: CommentOption = "",
     expected_version: ExpectedVersion = None,
     as_signal: SignalFlag = False,
+    key: KeyOption = None,
 ) -> None:
     """Reject a claim."""
     payload = {"approver": approver, "comment": comment, "expected_version": expected_version}
-    await _act(HumanAction.REJECT, claim_id, payload, as_signal)
+    await _act(
+        HumanAction.REJECT,
+        claim_id,
+        await _signed(HumanAction.REJECT, claim_id, payload, key),
+        as_signal,
+    )
 
 
 @app.command()
@@ -294,6 +330,7 @@ async def edit(
     comment: CommentOption = "",
     expected_version: ExpectedVersion = None,
     as_signal: SignalFlag = False,
+    key: KeyOption = None,
 ) -> None:
     """Edit the proposed payout or customer message before it executes."""
     payload = {
@@ -304,7 +341,12 @@ async def edit(
         "comment": comment,
         "expected_version": expected_version,
     }
-    await _act(HumanAction.EDIT, claim_id, payload, as_signal)
+    await _act(
+        HumanAction.EDIT,
+        claim_id,
+        await _signed(HumanAction.EDIT, claim_id, payload, key),
+        as_signal,
+    )
 
 
 @app.command("request-info")
@@ -316,6 +358,7 @@ async def request_info(
     from_whom: Annotated[str, typer.Option("--from", help="who should send it")] = "claimant",
     expected_version: ExpectedVersion = None,
     as_signal: SignalFlag = False,
+    key: KeyOption = None,
 ) -> None:
     """Ask for more information; the claim waits for documents, then is reassessed."""
     payload = {
@@ -324,7 +367,12 @@ async def request_info(
         "from_whom": from_whom,
         "expected_version": expected_version,
     }
-    await _act(HumanAction.REQUEST_INFO, claim_id, payload, as_signal)
+    await _act(
+        HumanAction.REQUEST_INFO,
+        claim_id,
+        await _signed(HumanAction.REQUEST_INFO, claim_id, payload, key),
+        as_signal,
+    )
 
 
 @app.command("submit-document")
@@ -337,6 +385,7 @@ async def submit_document(
     submitted_by: Annotated[str, typer.Option("--as", help="who sends it")] = "claimant",
     note: Annotated[str, typer.Option(help="a note with the document")] = "",
     as_signal: SignalFlag = False,
+    key: KeyOption = None,
 ) -> None:
     """Add a document to a claim, asked for or not."""
     payload = {
@@ -344,34 +393,53 @@ async def submit_document(
         "document": {"doc_id": doc_id, "kind": kind, "uri": uri},
         "note": note,
     }
-    await _act(HumanAction.SUBMIT_DOCUMENT, claim_id, payload, as_signal)
+    await _act(
+        HumanAction.SUBMIT_DOCUMENT,
+        claim_id,
+        await _signed(HumanAction.SUBMIT_DOCUMENT, claim_id, payload, key),
+        as_signal,
+    )
 
 
 ReasonOption = Annotated[str, typer.Option(help="why, kept in the audit log")]
 
 
 async def _operate(
-    action: HumanAction, claim_id: str, operator: str, reason: str, as_signal: bool
+    action: HumanAction,
+    claim_id: str,
+    operator: str,
+    reason: str,
+    as_signal: bool,
+    key: Path | None,
 ) -> None:
-    await _act(action, claim_id, {"operator": operator, "reason": reason}, as_signal)
+    payload = await _signed(action, claim_id, {"operator": operator, "reason": reason}, key)
+    await _act(action, claim_id, payload, as_signal)
 
 
 @app.command()
 @command
 async def pause(
-    claim_id: ClaimArg, operator: AsOption, reason: ReasonOption = "", as_signal: SignalFlag = False
+    claim_id: ClaimArg,
+    operator: AsOption,
+    reason: ReasonOption = "",
+    as_signal: SignalFlag = False,
+    key: KeyOption = None,
 ) -> None:
     """Hold the agent once the step in flight is done; nothing executes until resumed."""
-    await _operate(HumanAction.PAUSE, claim_id, operator, reason, as_signal)
+    await _operate(HumanAction.PAUSE, claim_id, operator, reason, as_signal, key)
 
 
 @app.command()
 @command
 async def resume(
-    claim_id: ClaimArg, operator: AsOption, reason: ReasonOption = "", as_signal: SignalFlag = False
+    claim_id: ClaimArg,
+    operator: AsOption,
+    reason: ReasonOption = "",
+    as_signal: SignalFlag = False,
+    key: KeyOption = None,
 ) -> None:
     """Let a paused claim go on."""
-    await _operate(HumanAction.RESUME, claim_id, operator, reason, as_signal)
+    await _operate(HumanAction.RESUME, claim_id, operator, reason, as_signal, key)
 
 
 @app.command()
@@ -381,9 +449,10 @@ async def cancel(
     operator: AsOption,
     reason: Annotated[str, typer.Option(help="why, kept in the audit log")],
     as_signal: SignalFlag = False,
+    key: KeyOption = None,
 ) -> None:
     """End the review; nothing pending is executed."""
-    await _operate(HumanAction.CANCEL, claim_id, operator, reason, as_signal)
+    await _operate(HumanAction.CANCEL, claim_id, operator, reason, as_signal, key)
 
 
 @app.command()
@@ -394,10 +463,16 @@ async def reassign(
     to: Annotated[str, typer.Option("--to", help="the new assignee, from the directory")],
     reason: ReasonOption = "",
     as_signal: SignalFlag = False,
+    key: KeyOption = None,
 ) -> None:
     """Hand a claim to a named person."""
     payload = {"operator": operator, "assignee": to, "reason": reason}
-    await _act(HumanAction.REASSIGN, claim_id, payload, as_signal)
+    await _act(
+        HumanAction.REASSIGN,
+        claim_id,
+        await _signed(HumanAction.REASSIGN, claim_id, payload, key),
+        as_signal,
+    )
 
 
 @app.command()
@@ -410,10 +485,16 @@ async def interrupt(
         int, typer.Option(help="0-100; above the current wait's priority, it pre-empts it")
     ] = 50,
     as_signal: SignalFlag = False,
+    key: KeyOption = None,
 ) -> None:
     """Give the agent new information; the assessment restarts with it."""
     payload = {"operator": operator, "information": info, "priority": priority}
-    await _act(HumanAction.INTERRUPT, claim_id, payload, as_signal)
+    await _act(
+        HumanAction.INTERRUPT,
+        claim_id,
+        await _signed(HumanAction.INTERRUPT, claim_id, payload, key),
+        as_signal,
+    )
 
 
 @app.command()
@@ -456,6 +537,9 @@ async def history_export(
 
 
 register_history_commands(app, command)
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+audit_app.command("verify")(command(verify_command))
 
 
 def _shutdown_tracing() -> None:

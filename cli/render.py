@@ -20,8 +20,11 @@ from temporalio.client import WorkflowExecution
 
 from cli.status_query import step_shown
 from runtime.text import printable
+from signals.messages import HumanAction
 from workflows import search_attributes as sa
-from workflows.state import AuditOutcome, ClaimState
+from workflows.state import AuditEntry, AuditOutcome, ClaimState
+
+HUMAN_ACTIONS = frozenset(str(a) for a in HumanAction)
 
 WORKFLOW_ID_PREFIX = "claim-"
 
@@ -289,7 +292,7 @@ def render_state(state: ClaimState) -> Group:
 
     if state.audit_log:
         audit = Table(title="Audit log", title_justify="left")
-        for column in ("at", "version", "actor", "action", "outcome", "detail"):
+        for column in ("at", "version", "actor", "action", "outcome", "signature", "detail"):
             audit.add_column(column)
         for e in state.audit_log:
             style = "red" if e.outcome is AuditOutcome.REFUSED else ""
@@ -300,6 +303,7 @@ def render_state(state: ClaimState) -> Group:
                 e.actor,
                 e.action,
                 literal(e.outcome, style),
+                signature_mark(e),
                 e.detail,
             )
         if state.refusals_not_listed:
@@ -308,6 +312,15 @@ def render_state(state: ClaimState) -> Group:
             )
         parts.append(audit)
     return Group(*parts)
+
+
+def signature_mark(entry: AuditEntry) -> Text:
+    """`verified by <key id>` or `unverified` for an accepted action of a person."""
+    if entry.outcome is not AuditOutcome.ACCEPTED or entry.action not in HUMAN_ACTIONS:
+        return Text("")
+    if entry.verified_by:
+        return Text(f"verified by {entry.verified_by}", style="green")
+    return Text("unverified", style="yellow")
 
 
 def print_error(console: Console, message: str) -> None:

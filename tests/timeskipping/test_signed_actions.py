@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from history.audit import Verdict, audit_history
 from runtime.settings import EXAMPLES_DIR
 from signals.client import ActionRefused
 from signals.messages import HumanAction
@@ -33,12 +35,16 @@ class Signer:
     def approvers_file(self, tmp_path: Path, *, required: bool, operator_roles: str = "") -> str:
         """The demo's directory with this key trusted, and the policy's switches."""
         text = (EXAMPLES_DIR / "approvers.toml").read_text()
-        head = f"require_signed_actions = {'true' if required else 'false'}\n" + operator_roles
+        text = text.replace(
+            "require_signed_actions = false", f"require_signed_actions = {str(required).lower()}"
+        )
+        if operator_roles:
+            text = re.sub(r"(?m)^operator_roles = .*$", operator_roles, text)
         keys = (
             f'\n[[keys]]\nkey_id = "{self.key_id}"\npublic_key = "{self.public}"\nowner = "maria"\n'
         )
         path = tmp_path / "approvers.toml"
-        path.write_text(head + "\n" + text + keys)
+        path.write_text(text + keys)
         return str(path)
 
     async def sign(
@@ -107,6 +113,25 @@ async def test_signatures_are_verified_and_audited_when_not_required(
     await Replayer(
         workflows=[ClaimReviewWorkflow], data_converter=pydantic_data_converter
     ).replay_workflow(history)
+    audited = audit_history(history.workflow_id, history.events)
+    assert audited.ok
+    assert ("edit", Verdict.VERIFIED, signer.key_id) == next(
+        (a.action, a.verdict, a.key_id) for a in audited.actions if a.channel == "update"
+    )
+    assert ("approve", Verdict.UNSIGNED) == (
+        audited.actions[-1].action,
+        audited.actions[-1].verdict,
+    )
+    # An exported history whose signed edit was altered afterwards no longer verifies.
+    accepted_edit = next(
+        e
+        for e in history.events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+    )
+    args = accepted_edit.workflow_execution_update_accepted_event_attributes.accepted_request.input.args
+    args.payloads[0].data = args.payloads[0].data.replace(b"1100", b"9100")
+    tampered = audit_history(history.workflow_id, history.events)
+    assert [Verdict.FAILED] == [a.verdict for a in tampered.failed]
 
 
 async def test_unsigned_actions_are_refused_when_the_policy_requires_signatures(
@@ -150,7 +175,7 @@ async def test_a_key_signs_only_for_its_owner_and_operators_need_a_granted_role(
     """
     signer = Signer()
     approvers = signer.approvers_file(
-        tmp_path, required=False, operator_roles='operator_roles = ["claims_manager"]\n'
+        tmp_path, required=False, operator_roles='operator_roles = ["claims_manager"]'
     )
     async with waiting_claim("CLM-1002", CLAIMS_APPROVERS_FILE=approvers) as (review, _):
         borrowed = await signer.sign(

@@ -1,0 +1,95 @@
+"""`claims audit verify`: re-check every signed action of a claim from its history alone.
+
+With a claim id the history comes from the server; with `--file` from an exported history,
+offline. Each action is printed verified (by which key), unsigned or FAILED; any FAILED
+makes the command exit non-zero.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
+
+from runtime.errors import UserFacingError
+from runtime.text import printable
+
+audit_app = typer.Typer(
+    help="Check who decided what, from the history alone.", no_args_is_help=True
+)
+console = Console()
+
+
+class AuditFailedError(UserFacingError):
+    """At least one signed action does not verify."""
+
+
+async def verify_command(
+    claim_id: Annotated[str | None, typer.Argument(help="claim id, such as CLM-1002")] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="an exported history (`claims history export`): offline"),
+    ] = None,
+) -> None:
+    """Re-check every signature in a claim's history; exit non-zero on any mismatch."""
+    from history.audit import Verdict, audit_history
+    from history.replay import HistoryFileError, load_history
+
+    if (claim_id is None) == (file is None):
+        raise UserFacingError(
+            "name a claim (`claims audit verify CLM-1002`) or an exported history "
+            "(`claims audit verify --file CLM-1002.json`), one of the two"
+        )
+    if file is not None:
+        try:
+            history = load_history(file)
+        except HistoryFileError as error:
+            raise UserFacingError(
+                f"{file}: {error}; export one with `claims history export CLAIM_ID FILE`"
+            ) from None
+        workflow_id, events = history.workflow_id, list(history.events)
+    else:
+        from runtime.client import build_client
+        from signals.client import claim_handle
+
+        client = await build_client()
+        handle = claim_handle(client, claim_id or "")
+        workflow_id, events = handle.id, list((await handle.fetch_history()).events)
+    try:
+        report = audit_history(workflow_id, events)
+    except ValueError as error:
+        raise UserFacingError(f"cannot audit it: {error}") from None
+    console.print(
+        f"Signed actions of claim {escape(printable(report.claim_id))} ({len(events)} events):",
+        highlight=False,
+    )
+    styles = {Verdict.VERIFIED: "green", Verdict.UNSIGNED: "yellow", Verdict.FAILED: "bold red"}
+    for action in report.actions:
+        verdict = str(action.verdict)
+        if action.key_id:
+            verdict += f" ({'by' if action.verdict is Verdict.VERIFIED else 'key'} {action.key_id})"
+        if action.detail:
+            verdict += f": {action.detail}"
+        line = Text(
+            f"event {action.event_id}  {action.at:%Y-%m-%d %H:%M:%S}  {action.channel} "
+            f"{printable(action.action)} by {printable(action.actor)}: "
+        )
+        line.append(printable(verdict), style=styles[action.verdict])
+        console.print(line, highlight=False, soft_wrap=True)
+    if not report.actions:
+        console.print("No actions by people in this history.")
+    if report.failed:
+        raise AuditFailedError(
+            f"{len(report.failed)} of {len(report.actions)} actions FAILED verification: the "
+            "history does not prove who took them"
+        )
+    signed = sum(1 for a in report.actions if a.verdict is Verdict.VERIFIED)
+    console.print(
+        f"{signed} signed actions verified, {len(report.actions) - signed} unsigned"
+        + (" (the policy refuses unsigned actions)" if report.require_signed_actions else ""),
+        highlight=False,
+    )

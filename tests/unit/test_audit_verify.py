@@ -1,0 +1,180 @@
+"""`claims audit verify`: every signature re-checked from a history alone, offline."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from google.protobuf.json_format import MessageToDict
+from temporalio.api.history.v1 import History, HistoryEvent
+from temporalio.contrib.pydantic import pydantic_data_converter
+from typer.testing import CliRunner
+
+from cli.main import app
+from history.audit import Verdict, audit_history
+from runtime.settings import WORKFLOW_TYPE
+from signals.signing import public_key_id, public_text, sign_payload
+from tests.unit.factories import review_policy
+from workflows.authority import TrustedKey
+
+CLAIM = "CLM-1002"
+AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def payloads(*values: Any) -> Any:
+    return pydantic_data_converter.payload_converter.to_payloads(list(values))
+
+
+class HistoryBuilder:
+    """A review's history as the server records it: start, policy read, people's actions."""
+
+    def __init__(self, policy_keys: list[TrustedKey]) -> None:
+        self.events: list[HistoryEvent] = []
+        start = self._event()
+        start.workflow_execution_started_event_attributes.workflow_type.name = WORKFLOW_TYPE
+        start.workflow_execution_started_event_attributes.input.payloads.extend(
+            payloads({"claim_id": CLAIM})
+        )
+        scheduled = self._event()
+        scheduled.activity_task_scheduled_event_attributes.activity_type.name = "load_review_policy"
+        done = self._event()
+        done.activity_task_completed_event_attributes.scheduled_event_id = scheduled.event_id
+        policy = review_policy(keys=policy_keys).model_dump(mode="json")
+        done.activity_task_completed_event_attributes.result.payloads.extend(payloads(policy))
+
+    def _event(self) -> HistoryEvent:
+        event = HistoryEvent(event_id=len(self.events) + 1)
+        event.event_time.FromDatetime(AT.replace(tzinfo=None))
+        self.events.append(event)
+        return event
+
+    def signal(self, name: str, payload: dict[str, Any]) -> None:
+        event = self._event()
+        event.workflow_execution_signaled_event_attributes.signal_name = name
+        event.workflow_execution_signaled_event_attributes.input.payloads.extend(payloads(payload))
+
+    def update(self, name: str, payload: dict[str, Any]) -> None:
+        event = self._event()
+        request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+        request.input.name = name
+        request.input.args.payloads.extend(payloads(payload))
+
+    def write(self, path: Path) -> Path:
+        path.write_text(json.dumps(MessageToDict(History(events=self.events))))
+        return path
+
+
+class Key:
+    def __init__(self, owner: str, *, retired: bool = False) -> None:
+        self.private = Ed25519PrivateKey.generate()
+        public = public_text(self.private)
+        self.trusted = TrustedKey(
+            key_id=public_key_id(public), public_key=public, owner=owner, retired=retired
+        )
+
+    def sign(self, action: str, payload: dict[str, Any], claim_id: str = CLAIM) -> dict[str, Any]:
+        return sign_payload(
+            payload,
+            claim_id=claim_id,
+            action=action,
+            key=self.private,
+            key_id=self.trusted.key_id,
+            issued_at=AT,
+            nonce=f"n-{action}",
+        )
+
+
+def test_signed_unsigned_and_retired_keys_are_told_apart() -> None:
+    """A console-signed update verifies, an unsigned signal is unsigned, a decision by a
+    key retired since still verifies; the report passes.
+    """
+    console, old = Key("console"), Key("maria", retired=True)
+    history = HistoryBuilder([console.trusted, old.trusted])
+    history.signal("pause", {"operator": "lee"})
+    history.update("edit", old.sign("edit", {"approver": "maria", "expected_version": 5}))
+    history.update("approve", console.sign("approve", {"approver": "lee", "expected_version": 6}))
+
+    report = audit_history("claim-CLM-1002", history.events)
+
+    assert report.ok
+    assert [
+        ("pause", Verdict.UNSIGNED, None),
+        ("edit", Verdict.VERIFIED, old.trusted.key_id),
+        ("approve", Verdict.VERIFIED, console.trusted.key_id),
+    ] == [(a.action, a.verdict, a.key_id) for a in report.actions]
+
+
+def test_an_altered_approval_fails_and_so_does_a_borrowed_or_unknown_key() -> None:
+    """Changing a signed payload in the history, a key used for another person, and a key
+    the policy never trusted are each FAILED.
+    """
+    maria, stranger = Key("maria"), Key("maria")
+    history = HistoryBuilder([maria.trusted])
+    altered = maria.sign("approve", {"approver": "maria", "expected_version": 6})
+    altered["comment"] = "approved 9,999"
+    history.signal("approve", altered)
+    history.signal("approve", maria.sign("approve", {"approver": "sam", "expected_version": 6}))
+    history.signal("reject", stranger.sign("reject", {"approver": "maria", "expected_version": 6}))
+    history.signal(
+        "approve", maria.sign("approve", {"approver": "maria", "expected_version": 6}, "CLM-9")
+    )
+
+    report = audit_history("claim-CLM-1002", history.events)
+
+    assert not report.ok
+    details = [a.detail for a in report.failed]
+    assert 4 == len(details)
+    assert "does not match this action" in details[0]
+    assert "belongs to maria, not to sam" in details[1]
+    assert "is not in the review's policy" in details[2]
+    assert "does not match this action" in details[3]
+
+
+def test_the_command_reads_an_exported_file_and_exits_non_zero_on_a_mismatch(
+    tmp_path: Path,
+) -> None:
+    """Offline, from --file: exit 0 when every signature holds, 1 when one was altered."""
+    maria = Key("maria")
+    good = HistoryBuilder([maria.trusted])
+    signed = maria.sign("approve", {"approver": "maria", "expected_version": 6})
+    good.signal("approve", signed)
+    bad = HistoryBuilder([maria.trusted])
+    bad.signal("approve", {**signed, "confirm_zero_payout": True})
+    runner = CliRunner()
+
+    passed = runner.invoke(app, ["audit", "verify", "--file", str(good.write(tmp_path / "a.json"))])
+    failed = runner.invoke(app, ["audit", "verify", "--file", str(bad.write(tmp_path / "b.json"))])
+    neither = runner.invoke(app, ["audit", "verify"])
+
+    assert 0 == passed.exit_code, passed.output
+    assert f"verified (by {maria.trusted.key_id})" in passed.output
+    assert "1 signed actions verified, 0 unsigned" in passed.output
+    assert 1 == failed.exit_code
+    assert "FAILED" in failed.output
+    assert "1 of 1 actions FAILED verification" in failed.output
+    assert 1 == neither.exit_code
+    assert "one of the two" in neither.output
+
+
+def test_keys_new_writes_a_private_key_only_its_owner_reads(tmp_path: Path) -> None:
+    """`claims keys new` writes NAME.key with mode 0600, prints the block for the approvers
+    file, refuses to overwrite it, and refuses names the directory cannot hold.
+    """
+    runner = CliRunner()
+    made = runner.invoke(app, ["keys", "new", "Maria", "--dir", str(tmp_path)])
+    again = runner.invoke(app, ["keys", "new", "maria", "--dir", str(tmp_path)])
+    odd = runner.invoke(app, ["keys", "new", "../x\x1b[2J", "--dir", str(tmp_path)])
+
+    assert 0 == made.exit_code, made.output
+    assert 0o600 == (tmp_path / "maria.key").stat().st_mode & 0o777
+    assert 'owner = "maria"' in made.output
+    trusted = [line for line in made.output.splitlines() if line.startswith("public_key")]
+    assert 1 == len(trusted)
+    assert 1 == again.exit_code
+    assert "already exists" in again.output
+    assert 1 == odd.exit_code
+    assert "\x1b" not in odd.output
+    assert ["maria.key"] == [p.name for p in tmp_path.iterdir()]
