@@ -7,16 +7,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf.json_format import MessageToDict
 from temporalio.api.history.v1 import History, HistoryEvent
 from temporalio.contrib.pydantic import pydantic_data_converter
 from typer.testing import CliRunner
 
+from cli.keys import signed_payload
 from cli.main import app
 from history.audit import Verdict, audit_history
+from runtime.errors import UserFacingError
 from runtime.settings import WORKFLOW_TYPE
-from signals.signing import public_key_id, public_text, sign_payload
+from signals.messages import HumanAction
+from signals.signing import public_key_id, public_text, sign_payload, verify
 from tests.unit.factories import review_policy
 from workflows.authority import TrustedKey
 
@@ -178,3 +182,47 @@ def test_keys_new_writes_a_private_key_only_its_owner_reads(tmp_path: Path) -> N
     assert 1 == odd.exit_code
     assert "\x1b" not in odd.output
     assert ["maria.key"] == [p.name for p in tmp_path.iterdir()]
+
+
+def test_an_action_signed_at_the_terminal_verifies_for_the_claims_version(
+    tmp_path: Path,
+) -> None:
+    """`--key`: the payload is signed for the claim's current version with a fresh nonce;
+    a file that is not a key is refused with what to do.
+    """
+    made = CliRunner().invoke(app, ["keys", "new", "maria", "--dir", str(tmp_path)])
+    assert 0 == made.exit_code, made.output
+    key_file = tmp_path / "maria.key"
+    public = next(
+        line.split('"')[1] for line in made.output.splitlines() if line.startswith("public_key")
+    )
+
+    first = signed_payload(
+        {"approver": "maria"},
+        claim_id=CLAIM,
+        action=HumanAction.APPROVE,
+        key_file=key_file,
+        version=9,
+    )
+    second = signed_payload(
+        {"approver": "maria"},
+        claim_id=CLAIM,
+        action=HumanAction.APPROVE,
+        key_file=key_file,
+        version=9,
+    )
+    (tmp_path / "notes.txt").write_text("hello")
+
+    assert 9 == first["expected_version"]
+    assert first["signature"]["nonce"] != second["signature"]["nonce"]
+    assert public_key_id(public) == verify(
+        first, claim_id=CLAIM, action="approve", public_keys={public_key_id(public): public}
+    )
+    with pytest.raises(UserFacingError, match="claims keys new NAME"):
+        signed_payload(
+            {"approver": "maria"},
+            claim_id=CLAIM,
+            action=HumanAction.APPROVE,
+            key_file=tmp_path / "notes.txt",
+            version=9,
+        )
