@@ -72,7 +72,8 @@ async def inbox(
         why, waited = "", ""
         if state is not None and state.pending_actions:
             pending = state.pending_actions[0]
-            why = pending.detail or pending.trigger
+            routing = state.context.routing
+            why = "; ".join(routing.reasons) if routing and routing.reasons else pending.detail
             waited = waited_for(pending.created_at, now)
         rows.append(
             InboxRow(
