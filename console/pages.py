@@ -14,6 +14,7 @@ from console import views
 from console.actions import FIELDS, LABELS, MOVED_ON, FormError, send_action
 from console.app import Console, console_of
 from console.csrf import checked_form
+from console.dashboard import CHART_DAYS, dashboard
 from console.settings import AuthMode
 from signals.client import QUERY_TIMEOUT, ActionRefused, claim_handle, query_state
 from signals.messages import HumanAction
@@ -58,6 +59,15 @@ async def inbox_page(request: Request) -> Response:
     rows = await views.inbox(console.client, console.policy, person, now)
     queues = views.queues_for(console.policy, person)
     return console.render(request, "inbox.html", rows=rows, queues=queues, now=now)
+
+
+@router.get("/dashboard")
+async def dashboard_page(request: Request) -> Response:
+    console, person = who(request)
+    if person is None:
+        return _unknown(console, request)
+    board = await dashboard(console.client, console.now())
+    return console.render(request, "dashboard.html", board=board, days=CHART_DAYS)
 
 
 async def _state(console: Console, claim_id: str) -> ClaimState | str:
