@@ -15,6 +15,7 @@ from console.dashboard import dashboard
 from runtime.devserver import DevServer
 from signals.client import act
 from signals.messages import HumanAction
+from tests.console.accessibility import problems
 from tests.console.conftest import Clock, ConsoleClient, sign_in
 from tests.helpers import eventually, settings_in, start, unique_claim, until_step
 from worker import create_worker
@@ -63,6 +64,7 @@ async def test_the_inbox_lists_a_claim_waiting_on_my_queue(
     assert 'class="overdue"' not in row
     assert 'class="overdue"' in overdue
     assert "Overdue" in overdue
+    assert [] == problems(page)
 
 
 async def test_the_dashboard_counts_steps_waits_and_who_decided(
@@ -94,6 +96,6 @@ async def test_the_dashboard_counts_steps_waits_and_who_decided(
     assert 1 == board.per_step["awaiting_manager_approval"]
     assert board.throughput is not None
     assert 2 == sum(bar.value for bar in board.throughput.bars)
-    assert 1 == page.count("<h1>")
+    assert [] == problems(page)
     assert 2 == page.count("<svg")
     assert "Claims decided per day" in page
