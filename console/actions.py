@@ -19,6 +19,7 @@ from runtime.errors import UserFacingError
 from signals.client import act
 from signals.messages import ActionAccepted, HumanAction
 from workflows.authority import Approver
+from workflows.state import ClaimState
 
 # Longest text any payload field takes (interrupt information); longer is refused here.
 MAX_FIELD_LENGTH = 4000
@@ -121,6 +122,24 @@ def build_payload(
             continue
         payload[field.payload] = _value(field, raw)
     return payload
+
+
+def edit_preview(state: ClaimState, payload: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(field, now, after) for what an edit would change; nothing is sent."""
+    proposal = state.context.proposal
+    if proposal is None:
+        raise FormError("there is no proposal to edit yet")
+    changes = []
+    if "payout_amount" in payload:
+        after = Decimal(str(payload["payout_amount"]))
+        if after != proposal.payout_amount:
+            changes.append(("Payout", f"{proposal.payout_amount:,.2f}", f"{after:,.2f}"))
+    message = payload.get("customer_message")
+    if message is not None and message != proposal.customer_message:
+        changes.append(("Message to the claimant", proposal.customer_message, message))
+    if not changes:
+        raise FormError("this edit changes nothing; change the payout or the message")
+    return changes
 
 
 async def send_action(

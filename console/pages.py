@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -11,7 +12,15 @@ from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from console import views
-from console.actions import FIELDS, LABELS, MOVED_ON, FormError, send_action
+from console.actions import (
+    FIELDS,
+    LABELS,
+    MOVED_ON,
+    FormError,
+    build_payload,
+    edit_preview,
+    send_action,
+)
 from console.app import Console, console_of
 from console.csrf import checked_form
 from console.dashboard import CHART_DAYS, dashboard
@@ -92,7 +101,11 @@ def _claim_page(
     error: str = "",
     moved_on: bool = False,
     status_code: int = 200,
+    typed: Mapping[str, str] | None = None,
+    typed_action: HumanAction | None = None,
+    preview: list[tuple[str, str, str]] | None = None,
 ) -> Response:
+    """The claim page; `typed` refills the form the person sent, so nothing typed is lost."""
     return console.render(
         request,
         "claim.html",
@@ -106,6 +119,9 @@ def _claim_page(
         error=error,
         moved_on=moved_on,
         now=console.now(),
+        typed=typed or {},
+        typed_action=str(typed_action or ""),
+        preview=preview,
     )
 
 
@@ -162,15 +178,38 @@ async def claim_act(request: Request, claim_id: str) -> Response:
             error=f"You may not {action.replace('_', ' ')} this claim now.",
         )
     try:
+        if action is HumanAction.EDIT and fields.get("intent") == "preview":
+            changes = edit_preview(state, build_payload(action, person, fields, expected))
+            return _claim_page(
+                console, request, person, state, preview=changes, typed=fields, typed_action=action
+            )
         accepted = await send_action(console.client, claim_id, action, person, fields, expected)
     except FormError as error:
-        return _claim_page(console, request, person, state, error=str(error), status_code=400)
+        return _claim_page(
+            console,
+            request,
+            person,
+            state,
+            error=str(error),
+            status_code=400,
+            typed=fields,
+            typed_action=action,
+        )
     except ActionRefused as refused:
         fresh = await _state(console, claim_id)
         current = fresh if not isinstance(fresh, str) else state
         if MOVED_ON in str(refused):
             return _moved_on(console, request, person, current, expected)
-        return _claim_page(console, request, person, current, error=str(refused), status_code=409)
+        return _claim_page(
+            console,
+            request,
+            person,
+            current,
+            error=str(refused),
+            status_code=409,
+            typed=fields,
+            typed_action=action,
+        )
     return RedirectResponse(
         f"/claims/{claim_id}?done={accepted.action}&version={accepted.version}", status_code=303
     )

@@ -120,3 +120,77 @@ async def test_operator_actions_are_offered_only_to_the_roles_granted(
         assert 403 == response.status_code
         assert "You may not pause" in response.text
         assert not (await review.state()).paused
+
+
+async def test_an_edit_is_previewed_then_sent_and_the_approval_pays_it(
+    console_client: ConsoleClient, waiting_claim: WaitForPerson
+) -> None:
+    """Preview shows the payout's old and new value and sends nothing; the edit then goes,
+    and maria's approval pays the edited amount.
+    """
+    async with (
+        waiting_claim() as (review, state),
+        console_client(review.client) as http,
+    ):
+        await sign_in(http, "maria", "maria-demo")
+        url = f"/claims/{review.claim.claim_id}"
+        token = form_token((await http.get(url)).text)
+        edit = {
+            "csrf_token": token,
+            "action": "edit",
+            "expected_version": str(state.version),
+            "payout_amount": "1,100.50",
+            "comment": "receipt <b>checked</b>",
+        }
+        preview = await http.post(f"{url}/act", data=edit | {"intent": "preview"})
+        assert 200 == preview.status_code
+        assert state.context.proposal is not None
+        assert f"<del>{state.context.proposal.payout_amount:,.2f}</del>" in preview.text
+        assert "<ins>1,100.50</ins>" in preview.text
+        assert "receipt &lt;b&gt;checked&lt;/b&gt;</textarea>" in preview.text
+        assert state.version == (await review.state()).version
+        sent = await http.post(f"{url}/act", data=edit)
+        assert 303 == sent.status_code
+        edited = await review.state()
+        assert edited.context.proposal is not None
+        assert "1100.50" == f"{edited.context.proposal.payout_amount:.2f}"
+        approve = {
+            "csrf_token": token,
+            "action": "approve",
+            "expected_version": str(edited.version),
+        }
+        assert 303 == (await http.post(f"{url}/act", data=approve)).status_code
+        await review.until(Step.COMPLETED)
+        assert ["1100.50"] == [f"{float(amount):.2f}" for _, amount in review.payouts()]
+
+
+async def test_a_form_mistake_keeps_what_was_typed(
+    console_client: ConsoleClient, waiting_claim: WaitForPerson
+) -> None:
+    """An amount that is no number, or a missing reason: 400, nothing sent, the text kept."""
+    async with (
+        waiting_claim() as (review, state),
+        console_client(review.client) as http,
+    ):
+        await sign_in(http, "maria", "maria-demo")
+        url = f"/claims/{review.claim.claim_id}"
+        token = form_token((await http.get(url)).text)
+        base = {"csrf_token": token, "expected_version": str(state.version)}
+        bad_amount = await http.post(
+            f"{url}/act",
+            data=base | {"action": "edit", "payout_amount": "12abc", "comment": "my long note"},
+        )
+        no_reason = await http.post(f"{url}/act", data=base | {"action": "reject", "comment": " "})
+        unknown = await http.post(f"{url}/act", data=base | {"action": "delete_everything"})
+        huge = await http.post(
+            f"{url}/act", data=base | {"action": "reject", "comment": "x" * 5000}
+        )
+        after = await review.state()
+    assert 400 == bad_amount.status_code
+    assert "is not an amount" in bad_amount.text
+    assert "my long note</textarea>" in bad_amount.text
+    assert 400 == no_reason.status_code
+    assert "this field is required" in no_reason.text
+    assert 400 == unknown.status_code
+    assert 400 == huge.status_code
+    assert (state.version, Step.AWAITING_MANAGER_APPROVAL) == (after.version, after.current_step)
