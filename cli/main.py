@@ -27,6 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.review_policy import load_review_policy_file
 from cli.audit import audit_app, verify_command
+from cli.console_commands import register_console_commands
 from cli.history_commands import register_history_commands
 from cli.keys import keys_app
 from cli.render import ClaimRow, claims_table, print_error, render_state
@@ -537,6 +538,7 @@ async def history_export(
 
 
 register_history_commands(app, command)
+register_console_commands(app, command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 audit_app.command("verify")(command(verify_command))
