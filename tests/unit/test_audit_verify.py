@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from cli.keys import signed_payload
 from cli.main import app
+from cli.render import signature_mark
 from history.audit import Verdict, audit_history
 from runtime.errors import UserFacingError
 from runtime.settings import WORKFLOW_TYPE
@@ -23,6 +24,7 @@ from signals.messages import HumanAction
 from signals.signing import public_key_id, public_text, sign_payload, verify
 from tests.unit.factories import review_policy
 from workflows.authority import TrustedKey
+from workflows.state import AuditEntry, AuditOutcome
 
 CLAIM = "CLM-1002"
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -226,3 +228,26 @@ def test_an_action_signed_at_the_terminal_verifies_for_the_claims_version(
             key_file=tmp_path / "notes.txt",
             version=9,
         )
+
+
+def test_the_audit_log_marks_each_accepted_action_verified_or_unverified() -> None:
+    """`claims show`: a person's accepted action reads `verified by <key id>` or
+    `unverified`; refusals and the agent's own entries carry no mark.
+    """
+
+    def entry(actor: str, action: str, outcome: AuditOutcome, key: str | None) -> AuditEntry:
+        return AuditEntry(
+            at=AT, version=3, actor=actor, action=action, outcome=outcome, verified_by=key
+        )
+
+    marks = [
+        signature_mark(e).plain
+        for e in (
+            entry("maria", "approve", AuditOutcome.ACCEPTED, "0123456789abcdef"),
+            entry("lee", "edit", AuditOutcome.ACCEPTED, None),
+            entry("lee", "approve", AuditOutcome.REFUSED, None),
+            entry("claim-review-agent", "escalate", AuditOutcome.ACCEPTED, None),
+        )
+    ]
+
+    assert ["verified by 0123456789abcdef", "unverified", "", ""] == marks
