@@ -7,7 +7,10 @@ each action is found verified (by which key), unsigned, or FAILED: a signature b
 policy never trusted, one that does not match the action as the history holds it (an
 altered payload), or a personal key used for someone else. Retired keys still verify what
 they signed. Whether a signed action was on time and its nonce fresh was the workflow's
-check when it arrived; this one shows the cryptographic facts an auditor needs.
+check when it arrived; this one shows the cryptographic facts an auditor needs. Under a
+policy that requires signatures an unsigned update is FAILED too (its validator would
+have kept it out of history); an unsigned signal is recorded and refused by the workflow,
+so it is listed as unsigned.
 """
 
 from __future__ import annotations
@@ -138,6 +141,13 @@ def check_action(
         )
 
     if not isinstance(payload, Mapping) or "signature" not in payload:
+        if channel == "update" and policy is not None and policy.require_signed_actions:
+            # The validator refuses unsigned updates before they reach history.
+            return checked(
+                Verdict.FAILED,
+                detail="an unsigned update cannot pass this policy's validator: the history "
+                "was altered",
+            )
         return checked(Verdict.UNSIGNED)
     try:
         block = signature_of(payload)

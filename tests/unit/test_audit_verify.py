@@ -251,3 +251,22 @@ def test_the_audit_log_marks_each_accepted_action_verified_or_unverified() -> No
     ]
 
     assert ["verified by 0123456789abcdef", "unverified", "", ""] == marks
+
+
+def test_a_signature_stripped_from_an_update_fails_under_a_policy_that_requires_them() -> None:
+    """Required signatures: an unsigned update could only be in history by alteration, so
+    it fails; an unsigned signal (recorded, refused by the claim) is listed as unsigned.
+    """
+    history = HistoryBuilder([])
+    policy_event = history.events[2].activity_task_completed_event_attributes.result
+    policy = review_policy(require_signed_actions=True).model_dump(mode="json")
+    del policy_event.payloads[:]
+    policy_event.payloads.extend(payloads(policy))
+    history.signal("approve", {"approver": "maria"})
+    history.update("approve", {"approver": "maria", "expected_version": 6})
+
+    report = audit_history("claim-CLM-1002", history.events)
+
+    assert [Verdict.UNSIGNED, Verdict.FAILED] == [a.verdict for a in report.actions]
+    assert report.require_signed_actions
+    assert "the history was altered" in report.failed[0].detail
