@@ -59,7 +59,7 @@ def build_activities(settings: Settings, llm: LlmSettings | None = None) -> list
     registry = ClaimRegistry(records)
     agent = AgentActivities(build_chat_model(llm), llm, as_langchain_tools(tools))
     payments = PaymentActivities(Ledger(settings.ledger_db))
-    policy = ReviewPolicyActivities(settings.approvers_file)
+    policy = ReviewPolicyActivities(settings.approvers_file, settings.console_public_key)
     log.info(
         "worker configured",
         task_queue=settings.task_queue,

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from temporalio import activity
 
 from runtime.errors import UserFacingError
-from workflows.authority import ReviewPolicy
+from workflows.authority import CONSOLE_KEY_OWNER, ReviewPolicy, TrustedKey
 
 
 class ReviewPolicyError(UserFacingError):
@@ -44,22 +44,58 @@ def load_review_policy_file(path: Path) -> ReviewPolicy:
 
 
 class ReviewPolicyActivities:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, console_public_key: Path | None = None) -> None:
         self._path = path
-        self._loaded: tuple[tuple[int, int], ReviewPolicy] | None = None
+        self._console_key = console_public_key
+        self._loaded: tuple[tuple[tuple[int, int], ...], ReviewPolicy] | None = None
 
     @activity.defn
     async def load_review_policy(self) -> ReviewPolicy:
         """The rules in force now; the claim keeps them for its whole review.
 
         The file is parsed again only when it changed (its modification time or size), so
-        an edit applies to the next claim without a parse for every claim in between.
+        an edit applies to the next claim without a parse for every claim in between. The
+        console's public key, when the console has made one, is trusted as "console".
         """
         try:
             stat = self._path.stat()
         except OSError:
             return load_review_policy_file(self._path)  # raises, naming the file and why
-        version = (stat.st_mtime_ns, stat.st_size)
+        version = ((stat.st_mtime_ns, stat.st_size), _file_version(self._console_key))
         if self._loaded is None or self._loaded[0] != version:
-            self._loaded = (version, load_review_policy_file(self._path))
+            policy = with_console_key(load_review_policy_file(self._path), self._console_key)
+            self._loaded = (version, policy)
         return self._loaded[1]
+
+
+def with_console_key(policy: ReviewPolicy, public_key_file: Path | None) -> ReviewPolicy:
+    """The policy trusting the console's key too, if the console has one and it is new."""
+    if public_key_file is None:
+        return policy
+    try:
+        public = public_key_file.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        return policy
+    except (OSError, UnicodeDecodeError) as error:
+        raise ReviewPolicyError(
+            f"console public key {public_key_file} cannot be read ({error}); remove it and "
+            "start the console again to make a new one"
+        ) from None
+    try:
+        key = TrustedKey.of(public, owner=CONSOLE_KEY_OWNER)
+    except ValidationError:
+        raise ReviewPolicyError(
+            f"console public key {public_key_file} is not an Ed25519 public key in base64; "
+            "remove it and start the console again to make a new one"
+        ) from None
+    if any(k.key_id == key.key_id for k in policy.keys):
+        return policy
+    return policy.model_copy(update={"keys": [*policy.keys, key]})
+
+
+def _file_version(path: Path | None) -> tuple[int, int]:
+    try:
+        stat = path.stat() if path is not None else None
+    except OSError:
+        stat = None
+    return (stat.st_mtime_ns, stat.st_size) if stat is not None else (0, -1)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from temporalio.client import Client
 
+from console.signing_key import ConsoleKey
 from runtime.errors import UserFacingError
 from signals.client import act
 from signals.messages import ActionAccepted, HumanAction
@@ -149,7 +151,17 @@ async def send_action(
     person: Approver,
     form: Mapping[str, str],
     expected_version: int,
+    *,
+    signing_key: ConsoleKey | None = None,
+    now: datetime | None = None,
 ) -> ActionAccepted:
-    """Send what the person did; ActionRefused carries the claim's reason when it refuses."""
+    """Send what the person did, signed by the console when it has a key.
+
+    ActionRefused carries the claim's reason when it refuses.
+    """
     payload = build_payload(action, person, form, expected_version)
+    if signing_key is not None:
+        payload = signing_key.sign(
+            payload, claim_id=claim_id, action=str(action), now=now or datetime.now(UTC)
+        )
     return await act(client, claim_id, action, payload)

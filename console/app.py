@@ -24,6 +24,7 @@ from temporalio.client import Client
 from console import csrf
 from console.identity import signed_in
 from console.settings import ConsoleSettings
+from console.signing_key import ConsoleKey, load_or_create_console_key
 from workflows.authority import Approver, ReviewPolicy
 
 HERE = Path(__file__).resolve().parent
@@ -43,6 +44,8 @@ class Console:
     client: Client
     now: Callable[[], datetime]
     templates: jinja2.Environment
+    # Signs each action a signed-in person takes; None only where no key file is set.
+    signing_key: ConsoleKey | None = None
 
     def person(self, request: Request) -> Approver | None:
         return signed_in(request, self.settings, self.policy, self.now)
@@ -98,7 +101,12 @@ def create_app(
     from console import pages, signin
 
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.console = Console(settings, policy, client, now, templates())
+    signing_key = (
+        load_or_create_console_key(settings.signing_key_file, settings.public_key_file)
+        if settings.signing_key_file is not None and settings.public_key_file is not None
+        else None
+    )
+    app.state.console = Console(settings, policy, client, now, templates(), signing_key)
     app.add_middleware(
         SessionMiddleware,
         secret_key=load_or_create_secret(settings.secret_file),

@@ -183,7 +183,16 @@ async def claim_act(request: Request, claim_id: str) -> Response:
             return _claim_page(
                 console, request, person, state, preview=changes, typed=fields, typed_action=action
             )
-        accepted = await send_action(console.client, claim_id, action, person, fields, expected)
+        accepted = await send_action(
+            console.client,
+            claim_id,
+            action,
+            person,
+            fields,
+            expected,
+            signing_key=console.signing_key,
+            now=console.now(),
+        )
     except FormError as error:
         return _claim_page(
             console,

@@ -14,6 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from runtime.errors import UserFacingError
+from runtime.settings import CONSOLE_PUBLIC_KEY_FILE, CONSOLE_SIGNING_KEY_FILE
 
 DEFAULT_PORT = 8080
 DEFAULT_BIND = "127.0.0.1"
@@ -40,6 +41,9 @@ class ConsoleSettings:
     users_file: Path
     secret_file: Path
     session_lifetime: timedelta = SESSION_LIFETIME
+    # The console signs what people do; the worker trusts the public half (same directory).
+    signing_key_file: Path | None = None
+    public_key_file: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], data_dir: Path) -> ConsoleSettings:
@@ -51,6 +55,8 @@ class ConsoleSettings:
             auth_header=header,
             users_file=Path(env.get("CLAIMS_CONSOLE_USERS_FILE", data_dir / "console-users.json")),
             secret_file=data_dir / "console-secret",
+            signing_key_file=data_dir / CONSOLE_SIGNING_KEY_FILE,
+            public_key_file=data_dir / CONSOLE_PUBLIC_KEY_FILE,
         )
 
     @property

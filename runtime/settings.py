@@ -17,6 +17,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = PROJECT_ROOT / "examples"
 
 DEFAULT_TASK_QUEUE = "claim-review"
+# The reviewer console signs what signed-in people do with its own key, kept in the data
+# directory; the worker trusts the public half for every review it starts.
+CONSOLE_SIGNING_KEY_FILE = "console-signing.key"
+CONSOLE_PUBLIC_KEY_FILE = "console-signing.pub"
 WORKFLOW_TYPE = "ClaimReviewWorkflow"
 
 
@@ -75,6 +79,8 @@ class Settings:
     log_format: str
     log_level: str
     metrics_port: int | None = None
+    # The console's public key, trusted by the reviews this worker starts, if it exists.
+    console_public_key: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -101,4 +107,5 @@ class Settings:
             log_format=log_format,
             log_level=env.get("CLAIMS_LOG_LEVEL", "INFO").upper(),
             metrics_port=_port(env, "CLAIMS_METRICS_PORT", 0) or None,
+            console_public_key=data_dir / CONSOLE_PUBLIC_KEY_FILE,
         )

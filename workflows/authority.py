@@ -71,6 +71,11 @@ class TrustedKey(BaseModel):
     owner: PersonName = Field(min_length=1, max_length=64)
     retired: bool = False
 
+    @classmethod
+    def of(cls, public_key: str, *, owner: str) -> TrustedKey:
+        """A trusted key from its public half, its id derived from it."""
+        return cls(key_id=public_key_id(public_key), public_key=public_key, owner=owner)
+
     @model_validator(mode="after")
     def _id_matches_key(self) -> TrustedKey:
         try:

@@ -65,6 +65,14 @@ def check_signature(
         if policy.require_signed_actions:
             return SignatureCheck(refused=how_to_sign(claim_id, action, actor))
         return SignatureCheck()
+    if (
+        policy.trusted_key(str(block.get("key_id", ""))) is None
+        and not policy.require_signed_actions
+    ):
+        # A key this review does not know proves nothing either way: where signatures are
+        # not required, the action counts as unsigned (for example, the console's key
+        # made after the claim read its policy).
+        return SignatureCheck()
     try:
         return _check(block, payload, policy, claim_id, action, actor, version, now, used_nonces)
     except SignatureError as wrong:

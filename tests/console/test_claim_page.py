@@ -4,7 +4,11 @@ refusals and people's text, through HTTP.
 
 from __future__ import annotations
 
-from tests.console.conftest import ConsoleClient, form_token, sign_in
+from temporalio.testing import WorkflowEnvironment
+
+from runtime.settings import CONSOLE_PUBLIC_KEY_FILE
+from signals.signing import public_key_id
+from tests.console.conftest import Clock, ConsoleClient, form_token, sign_in
 from tests.helpers import unique_claim
 from tests.timeskipping.conftest import WaitForPerson
 from workflows.authority import ReviewPolicy, Role
@@ -194,3 +198,36 @@ async def test_a_form_mistake_keeps_what_was_typed(
     assert 400 == unknown.status_code
     assert 400 == huge.status_code
     assert (state.version, Step.AWAITING_MANAGER_APPROVAL) == (after.version, after.current_step)
+
+
+async def test_a_console_approval_is_signed_by_the_console_and_verified(
+    console_client: ConsoleClient,
+    waiting_claim: WaitForPerson,
+    time_env: WorkflowEnvironment,
+) -> None:
+    """With the console's key made before the claim read its policy, maria's approval from
+    the console carries the console's signature and the audit log says who verified it.
+    """
+    clock = Clock()
+    # The console first: its key exists before the claim reads its policy.
+    async with (
+        console_client(time_env.client, clock=clock) as http,
+        waiting_claim() as (review, state),
+    ):
+        clock.at = await time_env.get_current_time()
+        await sign_in(http, "maria", "maria-demo")
+        page = await http.get(f"/claims/{review.claim.claim_id}")
+        response = await http.post(
+            f"/claims/{review.claim.claim_id}/act",
+            data={
+                "csrf_token": form_token(page.text),
+                "action": "approve",
+                "expected_version": str(state.version),
+            },
+        )
+        final = await review.until(Step.COMPLETED)
+
+    assert 303 == response.status_code
+    [approval] = [e for e in final.audit_log if e.action == "approve"]
+    public = (review.settings.data_dir / CONSOLE_PUBLIC_KEY_FILE).read_text().strip()
+    assert public_key_id(public) == approval.verified_by

@@ -285,7 +285,13 @@ def test_unknown_keys_other_versions_and_malformed_blocks_are_refused() -> None:
     stranger, _, stranger_id = key_pair()
 
     cases = {
-        "not trusted by this review policy": check(signed(stranger, stranger_id), policy),
+        "not trusted by this review policy": check(
+            signed(stranger, stranger_id),
+            policy_with(
+                TrustedKey(key_id=key_id, public_key=public, owner="maria"),
+                require_signed_actions=True,
+            ),
+        ),
         "signed for version 7, and the claim is at version 8": check(
             signed(key, key_id), policy, version=8
         ),
@@ -363,3 +369,14 @@ def test_operator_actions_only_for_the_roles_the_policy_grants() -> None:
     assert "operator actions" in (operator_refusal(policy, "sam", by_role=True) or "")
     assert operator_refusal(policy, "sam", by_role=False) is None
     assert operator_refusal(review_policy(), "sam", by_role=True) is None
+
+
+def test_a_key_the_review_does_not_know_counts_as_no_signature_where_none_is_required() -> None:
+    """It proves nothing either way: unsigned actions are allowed, so this one is too, unverified."""
+    _key, public, key_id = key_pair()
+    stranger, _, stranger_id = key_pair()
+    policy = policy_with(TrustedKey(key_id=key_id, public_key=public, owner="maria"))
+
+    result = check(signed(stranger, stranger_id), policy)
+
+    assert (None, None) == (result.key_id, result.refused)
