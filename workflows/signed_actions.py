@@ -105,9 +105,10 @@ def _check(
     if not isinstance(expected, int) or isinstance(expected, bool):
         raise SignatureError("a signed action must carry expected_version")
     if expected != version:
+        # The same words as an unsigned action's stale version: the claim has moved on.
         raise SignatureError(
-            f"it was signed for version {expected}, and the claim is at version {version}; "
-            "look at it again and sign anew"
+            f"the claim has moved on: it was signed for version {expected}, and the claim is "
+            f"at version {version}; look at it again and sign anew"
         )
     issued_at = issued_at_of(block)
     if abs(issued_at - now) > SIGNATURE_WINDOW:

@@ -292,7 +292,7 @@ def test_unknown_keys_other_versions_and_malformed_blocks_are_refused() -> None:
                 require_signed_actions=True,
             ),
         ),
-        "signed for version 7, and the claim is at version 8": check(
+        "moved on: it was signed for version 7, and the claim is at version 8": check(
             signed(key, key_id), policy, version=8
         ),
         "exactly key_id, issued_at, nonce and value": check(
