@@ -34,8 +34,11 @@ async def test_worker_exposes_claim_and_sdk_metrics(
     await start_claim(client, claim, "claim-review-it")
     await claim_handle(client, claim.claim_id).result()
 
+    # The SDK records a workflow's completion after the workflow's own last metric: wait
+    # for both, or a busy machine scrapes between them.
     metrics = await eventually(
-        lambda: asyncio.to_thread(scrape, port), lambda text: "claim_outcomes" in text
+        lambda: asyncio.to_thread(scrape, port),
+        lambda text: "claim_outcomes" in text and "temporal_workflow_completed{" in text,
     )
 
     lines = metrics.splitlines()
