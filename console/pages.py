@@ -25,12 +25,15 @@ from console.app import Console, console_of
 from console.csrf import checked_form
 from console.dashboard import CHART_DAYS, dashboard
 from console.settings import AuthMode
+from history.timeline import TimelineRow, timeline_rows
 from signals.client import QUERY_TIMEOUT, ActionRefused, claim_handle, query_state
 from signals.messages import HumanAction
 from workflows.authority import Approver
 from workflows.state import ClaimState
 
 router = APIRouter()
+# The latest events shown on a claim page; `claims timeline` shows them all.
+TIMELINE_ROWS = 40
 CLAIM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -104,6 +107,7 @@ def _claim_page(
     typed: Mapping[str, str] | None = None,
     typed_action: HumanAction | None = None,
     preview: list[tuple[str, str, str]] | None = None,
+    timeline: list[TimelineRow] | None = None,
 ) -> Response:
     """The claim page; `typed` refills the form the person sent, so nothing typed is lost."""
     return console.render(
@@ -122,6 +126,8 @@ def _claim_page(
         typed=typed or {},
         typed_action=str(typed_action or ""),
         preview=preview,
+        evidence_rows=views.evidence_rows(state.context.evidence),
+        timeline=timeline or [],
     )
 
 
@@ -135,7 +141,9 @@ async def claim_page(request: Request, claim_id: str) -> Response:
     state = await _state(console, claim_id)
     if isinstance(state, str):
         return console.render(request, "missing.html", 404, message=state)
-    return _claim_page(console, request, person, state)
+    history = await console.client.get_workflow_handle(state.workflow_id).fetch_history()
+    rows = timeline_rows(history.events)[-TIMELINE_ROWS:]
+    return _claim_page(console, request, person, state, timeline=rows)
 
 
 @router.get("/claims/{claim_id}/version.json")

@@ -12,8 +12,11 @@ from cli.status_query import inbox_query
 from signals.client import claim_handle, current_state
 from signals.messages import HumanAction
 from workflows import search_attributes as sa
+from workflows.agent import summarize
 from workflows.authority import Approver, ReviewPolicy
+from workflows.evidence import Evidence
 from workflows.state import ClaimState, PendingActionType
+from workflows.tools import TOOLS
 
 INBOX_LIMIT = 200
 DECISIONS = (HumanAction.APPROVE, HumanAction.REJECT, HumanAction.EDIT, HumanAction.REQUEST_INFO)
@@ -109,3 +112,14 @@ def allowed_actions(state: ClaimState, policy: ReviewPolicy, person: Approver) -
         actions.append(HumanAction.RESUME if state.paused else HumanAction.PAUSE)
         actions.extend((HumanAction.REASSIGN, HumanAction.INTERRUPT, HumanAction.CANCEL))
     return actions
+
+
+def evidence_rows(evidence: Evidence | None) -> list[tuple[str, str]]:
+    """Each tool's finding in one line, in the catalogue's order; unchecked tools say so."""
+    if evidence is None:
+        return []
+    rows = []
+    for name, tool in TOOLS.items():
+        found = getattr(evidence, tool.evidence_field)
+        rows.append((name, summarize(found) if found is not None else "not checked"))
+    return rows

@@ -231,3 +231,19 @@ async def test_a_console_approval_is_signed_by_the_console_and_verified(
     [approval] = [e for e in final.audit_log if e.action == "approve"]
     public = (review.settings.data_dir / CONSOLE_PUBLIC_KEY_FILE).read_text().strip()
     assert public_key_id(public) == approval.verified_by
+
+
+async def test_the_claim_page_sums_up_each_tools_finding_and_shows_the_timeline(
+    console_client: ConsoleClient, waiting_claim: WaitForPerson
+) -> None:
+    """Evidence reads as one line per tool (not raw data), and the latest events are listed."""
+    async with waiting_claim() as (review, _state), console_client(review.client) as http:
+        await sign_in(http, "maria", "maria-demo")
+        page = (await http.get(f"/claims/{review.claim.claim_id}")).text
+
+    evidence = page[page.index("<h2>Evidence</h2>") : page.index("<h2>Reasoning</h2>")]
+    assert "covered; payable 1,250.00" in evidence
+    assert "{&#39;" not in evidence
+    timeline = page[page.index("<h2>Timeline</h2>") :]
+    assert "started" in timeline
+    assert "awaiting" in timeline or "waiting" in timeline
