@@ -58,6 +58,12 @@ def test_the_corpus_covers_every_path() -> None:
         "continued_as_new_first_run",
         "continued_as_new",
         *(f"{path}_before_untrusted_input_patch" for path in PATHS),
+        # Signatures checked and operator roles enforced: every path as it was before.
+        *(
+            f"{path}_before_signed_actions_patch"
+            for path in (*PATHS, "temporal_cancellation", "continued_as_new_first_run")
+        ),
+        "continued_as_new_before_signed_actions_patch",
     } <= {p.stem for p in HISTORIES}
 
 
