@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,9 +46,11 @@ class Console:
     templates: jinja2.Environment
     # Signs each action a signed-in person takes; None only where no key file is set.
     signing_key: ConsoleKey | None = None
+    # Ids of sessions signed out while this console runs (copies of their cookie too).
+    signed_out: set[str] = field(default_factory=set)
 
     def person(self, request: Request) -> Approver | None:
-        return signed_in(request, self.settings, self.policy, self.now)
+        return signed_in(request, self.settings, self.policy, self.now, self.signed_out)
 
     def render(
         self, request: Request, template: str, status_code: int = 200, **values: Any
@@ -113,6 +115,8 @@ def create_app(
         session_cookie="claims_console",
         max_age=int(settings.session_lifetime.total_seconds()),
         same_site="strict",
+        # Off this machine the console must sit behind TLS: the cookie is never sent in clear.
+        https_only=not settings.loopback,
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(signin.router)

@@ -7,7 +7,8 @@ cookie says, and at sign-out.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Set
 from datetime import datetime
 
 from starlette.requests import Request
@@ -36,6 +37,7 @@ def signed_in(
     settings: ConsoleSettings,
     policy: ReviewPolicy,
     now: Callable[[], datetime],
+    signed_out: Set[str] = frozenset(),
 ) -> Approver | None:
     """The person behind this request, or None (then they must sign in, or the proxy failed)."""
     if settings.auth is AuthMode.HEADER:
@@ -48,11 +50,24 @@ def signed_in(
     if not 0 <= age <= settings.session_lifetime.total_seconds():
         session.clear()
         return None
+    if session.get("id") in signed_out:
+        # Signed out: a copy of the cookie taken before is worth nothing either.
+        session.clear()
+        return None
     return policy.find(name)
 
 
 def start_session(request: Request, person: Approver, at: datetime) -> None:
     """A fresh session for `person`: nothing of the one before sign-in carries over."""
     request.session.clear()
+    request.session["id"] = secrets.token_urlsafe(16)
     request.session["person"] = person.name
     request.session["signed_in_at"] = at.timestamp()
+
+
+def end_session(request: Request, signed_out: set[str]) -> None:
+    """Sign out: this session's id is refused from now on, whoever holds a copy."""
+    session_id = request.session.get("id")
+    if isinstance(session_id, str):
+        signed_out.add(session_id)
+    request.session.clear()

@@ -126,6 +126,7 @@ def _claim_page(
         typed=typed or {},
         typed_action=str(typed_action or ""),
         preview=preview,
+        done=_done_notice(request),
         evidence_rows=views.evidence_rows(state.context.evidence),
         timeline=timeline or [],
     )
@@ -184,6 +185,16 @@ async def claim_act(request: Request, claim_id: str) -> Response:
             state,
             status_code=403,
             error=f"You may not {action.replace('_', ' ')} this claim now.",
+        )
+    if fields.get("intent") == "preview" and action is not HumanAction.EDIT:
+        # Only an edit has a preview; a "preview" of anything else must not act.
+        return _claim_page(
+            console,
+            request,
+            person,
+            state,
+            status_code=400,
+            error=f"Only an edit can be previewed; nothing was done to {action.replace('_', ' ')}.",
         )
     try:
         if action is HumanAction.EDIT and fields.get("intent") == "preview":
@@ -247,3 +258,11 @@ def _moved_on(
             f"{state.version}). Nothing was done; here it is as it stands now."
         ),
     )
+
+
+def _done_notice(request: Request) -> str:
+    """What the person just did, from the redirect after it; only an action and a number."""
+    done, version = request.query_params.get("done", ""), request.query_params.get("version", "")
+    if done not in {str(a) for a in HumanAction} or not version.isdigit() or len(version) > 9:
+        return ""
+    return f"Done: {done.replace('_', ' ')} (the claim is now at version {version})."

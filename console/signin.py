@@ -8,7 +8,7 @@ from starlette.requests import Request
 
 from console.app import console_of
 from console.csrf import checked_form
-from console.identity import start_session
+from console.identity import end_session, start_session
 from console.settings import AuthMode
 from console.users import load_accounts, verify
 from workflows.people import person_key
@@ -35,11 +35,15 @@ async def signin(request: Request) -> Response:
     name = person_key(raw_name)[:MAX_NAME_LENGTH] if isinstance(raw_name, str) else ""
     person = console.policy.find(name) if name else None
     accounts = load_accounts(console.settings.users_file)
-    if (
-        person is None
-        or not isinstance(password, str)
-        or not verify(accounts, person.name, password, loopback=console.settings.loopback)
-    ):
+    # A password is checked whatever the name, so a name without an account costs the
+    # same time as a wrong password: nobody learns who has one by timing sign-in.
+    matches = isinstance(password, str) and verify(
+        accounts,
+        person.name if person else name or "-",
+        password,
+        loopback=console.settings.loopback,
+    )
+    if person is None or not matches:
         return console.render(
             request,
             "signin.html",
@@ -55,5 +59,5 @@ async def signin(request: Request) -> Response:
 @router.post("/signout")
 async def signout(request: Request) -> Response:
     await checked_form(request)
-    request.session.clear()
+    end_session(request, console_of(request).signed_out)
     return RedirectResponse("/signin", status_code=303)

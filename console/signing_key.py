@@ -61,6 +61,12 @@ def load_or_create_console_key(private_file: Path, public_file: Path) -> Console
         descriptor = os.open(private_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as out:
             out.write(pem)
+    mode = private_file.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConsoleKeyError(
+            f"the console's private key {private_file} is readable by others (mode "
+            f"{mode:o}); run chmod 600 {private_file}, or remove it to make a new key"
+        )
     try:
         key = load_private_key(private_file)
     except SignatureError as error:

@@ -131,6 +131,9 @@ class ReviewPolicy(BaseModel):
         names = [a.name for a in self.approvers]
         if len(names) != len(set(names)):
             raise ValueError("approver names must be unique")
+        if CONSOLE_KEY_OWNER in names:
+            # The console's key signs for anyone; no person may own keys under its name.
+            raise ValueError(f'"{CONSOLE_KEY_OWNER}" is reserved for the console\'s key')
         key_ids = [k.key_id for k in self.keys]
         if len(key_ids) != len(set(key_ids)):
             raise ValueError("key ids must be unique")

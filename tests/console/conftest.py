@@ -69,6 +69,7 @@ def console_client(
         settings: ConsoleSettings | None = None,
         clock: Clock | None = None,
         directory: ReviewPolicy | None = None,
+        base_url: str = "http://testserver",
         **headers: str,
     ) -> AsyncIterator[httpx.AsyncClient]:
         app = create_app(
@@ -79,7 +80,7 @@ def console_client(
         )
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://testserver", headers=headers
+            transport=transport, base_url=base_url, headers=headers
         ) as http:
             yield http
 

@@ -247,3 +247,29 @@ async def test_the_claim_page_sums_up_each_tools_finding_and_shows_the_timeline(
     timeline = page[page.index("<h2>Timeline</h2>") :]
     assert "started" in timeline
     assert "awaiting" in timeline or "waiting" in timeline
+
+
+async def test_only_an_edit_has_a_preview_and_the_notice_prints_only_what_happened(
+    console_client: ConsoleClient, waiting_claim: WaitForPerson
+) -> None:
+    """A hand-made "preview" of a reject does nothing; a crafted ?done= link shows no text."""
+    async with waiting_claim() as (review, state), console_client(review.client) as http:
+        await sign_in(http, "maria", "maria-demo")
+        claim_url = f"/claims/{review.claim.claim_id}"
+        page = await http.get(claim_url)
+        preview = await http.post(
+            f"{claim_url}/act",
+            data={
+                "csrf_token": form_token(page.text),
+                "action": "reject",
+                "intent": "preview",
+                "expected_version": str(state.version),
+                "comment": "no",
+            },
+        )
+        after = await review.state()
+        crafted = await http.get(f"{claim_url}?done=approve. Call +1 555 0100&version=7")
+
+    assert 400 == preview.status_code
+    assert state.version == after.version
+    assert "555 0100" not in crafted.text

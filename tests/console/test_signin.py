@@ -7,6 +7,7 @@ import json
 import stat
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -156,8 +157,58 @@ async def test_a_demo_account_cannot_sign_in_off_loopback(
 ) -> None:
     """Even with a demo file in place, a console bound elsewhere refuses demo passwords."""
     settings = dataclasses.replace(console_settings, bind="192.0.2.10")
-    async with console_client(settings=settings) as http:
+    # Off loopback the session cookie is Secure: the console sits behind TLS.
+    async with console_client(settings=settings, base_url="https://testserver") as http:
         assert 401 == (await sign_in(http, "maria", "maria-demo")).status_code
+
+
+async def test_off_loopback_the_session_cookie_is_never_sent_in_clear(
+    console_client: ConsoleClient, console_settings: ConsoleSettings
+) -> None:
+    """A console bound to another address marks its session cookie Secure."""
+    settings = dataclasses.replace(console_settings, bind="192.0.2.10")
+    async with console_client(settings=settings, base_url="https://testserver") as http:
+        page = await http.get("/signin")
+
+    assert "secure" in page.headers["set-cookie"].lower()
+
+
+async def test_a_cookie_copied_before_sign_out_is_worth_nothing_after(
+    console_client: ConsoleClient,
+) -> None:
+    """Sign-out ends the session itself, not only the browser's copy of its cookie."""
+    async with console_client() as http:
+        await sign_in(http, "maria", "maria-demo")
+        copied = dict(http.cookies)
+        before = await http.get("/me.json")
+        signin_page = await http.get("/signin")
+        await http.post("/signout", data={"csrf_token": form_token(signin_page.text)})
+        http.cookies.clear()
+        http.cookies.update(copied)  # the same server, a copy of the old cookie
+        after = await http.get("/me.json")
+
+    assert "maria" in before.text
+    assert "maria" not in after.text
+
+
+async def test_an_unknown_name_costs_a_password_check_like_a_known_one(
+    console_client: ConsoleClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sign-in runs the password hash for a name without an account too: no timing leak."""
+    from console.users import verify as real
+
+    calls: list[str] = []
+
+    def counting(accounts: Any, name: str, password: str, *, loopback: bool) -> bool:
+        calls.append(name)
+        return real(accounts, name, password, loopback=loopback)
+
+    monkeypatch.setattr("console.signin.verify", counting)
+    async with console_client() as http:
+        await sign_in(http, "nobody", "whatever")
+        await sign_in(http, "maria", "wrong")
+
+    assert 2 == len(calls)
 
 
 def test_the_session_secret_is_owner_only(console_settings: ConsoleSettings) -> None:

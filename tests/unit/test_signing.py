@@ -380,3 +380,11 @@ def test_a_key_the_review_does_not_know_counts_as_no_signature_where_none_is_req
     result = check(signed(stranger, stranger_id), policy)
 
     assert (None, None) == (result.key_id, result.refused)
+
+
+def test_no_person_may_be_named_like_the_consoles_key() -> None:
+    """The console's key signs for anyone, so "console" is not a name a person can have."""
+    with pytest.raises(ValueError, match="reserved for the console"):
+        ReviewPolicy.model_validate(
+            {"approvers": [{"name": "Console", "role": "director", "approval_limit": 1}]}
+        )
