@@ -155,6 +155,12 @@ def check_action(
         if policy is None:
             raise SignatureError("no review policy precedes it in the history")
         key = policy.trusted_key(str(block["key_id"]))
+        if key is None and not policy.require_signed_actions:
+            # As the workflow judged it: a key the review does not know proves nothing, and
+            # where signatures are not required the action counted as unsigned.
+            return checked(
+                Verdict.UNSIGNED, detail=f"signed by key {block['key_id']}, unknown to the review"
+            )
         if key is None:
             raise SignatureError(f"key {block['key_id']} is not in the review's policy")
         key_id = verify(
