@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Callable
@@ -71,10 +72,8 @@ def console_of(request: Request) -> Console:
 
 def load_or_create_secret(path: Path) -> str:
     """The key that signs session cookies: made once, readable by its owner only."""
-    try:
+    with contextlib.suppress(FileNotFoundError):
         return path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        pass
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(SECRET_BYTES)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
