@@ -22,7 +22,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
-from temporalio.client import WorkflowQueryFailedError
+from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.review_policy import load_review_policy_file
@@ -203,26 +203,29 @@ async def show(
 
 
 async def _signed(
-    action: HumanAction, claim_id: str, payload: dict[str, Any], key: Path | None
+    client: Client, action: HumanAction, claim_id: str, payload: dict[str, Any], key: Path
 ) -> dict[str, Any]:
-    """The payload as sent: signed with `key` for the claim's current version, if given."""
-    if key is None:
-        return payload
+    """The payload signed with `key` for the claim's current version and a fresh nonce."""
     from cli.keys import signed_payload
 
-    payload = {k: v for k, v in payload.items() if v is not None}
-    state = await query_state(claim_handle(await build_client(), claim_id))
+    state = await query_state(claim_handle(client, claim_id))
     return signed_payload(
         payload, claim_id=claim_id, action=action, key_file=key, version=state.version
     )
 
 
 async def _act(
-    action: HumanAction, claim_id: str, payload: dict[str, Any], as_signal: bool
+    action: HumanAction,
+    claim_id: str,
+    payload: dict[str, Any],
+    as_signal: bool,
+    key: Path | None = None,
 ) -> None:
-    """Send one action; print what the claim answered, or why it refused."""
+    """Send one action, signed when a key is given; print what the claim answered."""
     client = await build_client()
     payload = {k: v for k, v in payload.items() if v is not None}
+    if key is not None:
+        payload = await _signed(client, action, claim_id, payload, key)
     if not as_signal:
         accepted = await act(client, claim_id, action, payload)
         console.print(
@@ -293,12 +296,7 @@ async def approve(
         "expected_version": expected_version,
         "confirm_zero_payout": confirm_zero_payout,
     }
-    await _act(
-        HumanAction.APPROVE,
-        claim_id,
-        await _signed(HumanAction.APPROVE, claim_id, payload, key),
-        as_signal,
-    )
+    await _act(HumanAction.APPROVE, claim_id, payload, as_signal, key)
 
 
 @app.command()
@@ -313,12 +311,7 @@ async def reject(
 ) -> None:
     """Reject a claim."""
     payload = {"approver": approver, "comment": comment, "expected_version": expected_version}
-    await _act(
-        HumanAction.REJECT,
-        claim_id,
-        await _signed(HumanAction.REJECT, claim_id, payload, key),
-        as_signal,
-    )
+    await _act(HumanAction.REJECT, claim_id, payload, as_signal, key)
 
 
 @app.command()
@@ -342,12 +335,7 @@ async def edit(
         "comment": comment,
         "expected_version": expected_version,
     }
-    await _act(
-        HumanAction.EDIT,
-        claim_id,
-        await _signed(HumanAction.EDIT, claim_id, payload, key),
-        as_signal,
-    )
+    await _act(HumanAction.EDIT, claim_id, payload, as_signal, key)
 
 
 @app.command("request-info")
@@ -368,12 +356,7 @@ async def request_info(
         "from_whom": from_whom,
         "expected_version": expected_version,
     }
-    await _act(
-        HumanAction.REQUEST_INFO,
-        claim_id,
-        await _signed(HumanAction.REQUEST_INFO, claim_id, payload, key),
-        as_signal,
-    )
+    await _act(HumanAction.REQUEST_INFO, claim_id, payload, as_signal, key)
 
 
 @app.command("submit-document")
@@ -394,12 +377,7 @@ async def submit_document(
         "document": {"doc_id": doc_id, "kind": kind, "uri": uri},
         "note": note,
     }
-    await _act(
-        HumanAction.SUBMIT_DOCUMENT,
-        claim_id,
-        await _signed(HumanAction.SUBMIT_DOCUMENT, claim_id, payload, key),
-        as_signal,
-    )
+    await _act(HumanAction.SUBMIT_DOCUMENT, claim_id, payload, as_signal, key)
 
 
 ReasonOption = Annotated[str, typer.Option(help="why, kept in the audit log")]
@@ -413,8 +391,7 @@ async def _operate(
     as_signal: bool,
     key: Path | None,
 ) -> None:
-    payload = await _signed(action, claim_id, {"operator": operator, "reason": reason}, key)
-    await _act(action, claim_id, payload, as_signal)
+    await _act(action, claim_id, {"operator": operator, "reason": reason}, as_signal, key)
 
 
 @app.command()
@@ -468,12 +445,7 @@ async def reassign(
 ) -> None:
     """Hand a claim to a named person."""
     payload = {"operator": operator, "assignee": to, "reason": reason}
-    await _act(
-        HumanAction.REASSIGN,
-        claim_id,
-        await _signed(HumanAction.REASSIGN, claim_id, payload, key),
-        as_signal,
-    )
+    await _act(HumanAction.REASSIGN, claim_id, payload, as_signal, key)
 
 
 @app.command()
@@ -490,12 +462,7 @@ async def interrupt(
 ) -> None:
     """Give the agent new information; the assessment restarts with it."""
     payload = {"operator": operator, "information": info, "priority": priority}
-    await _act(
-        HumanAction.INTERRUPT,
-        claim_id,
-        await _signed(HumanAction.INTERRUPT, claim_id, payload, key),
-        as_signal,
-    )
+    await _act(HumanAction.INTERRUPT, claim_id, payload, as_signal, key)
 
 
 @app.command()

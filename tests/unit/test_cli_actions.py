@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,9 +18,14 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[HumanAction, dict[str, A
     calls: list[tuple[HumanAction, dict[str, Any]]] = []
 
     async def record(
-        action: HumanAction, claim_id: str, payload: dict[str, Any], as_signal: bool
+        action: HumanAction,
+        claim_id: str,
+        payload: dict[str, Any],
+        as_signal: bool,
+        key: Path | None = None,
     ) -> None:
-        calls.append((action, {k: v for k, v in payload.items() if v is not None}))
+        sent = {k: v for k, v in payload.items() if v is not None}
+        calls.append((action, sent | ({"key": str(key)} if key else {})))
 
     monkeypatch.setattr(cli.main, "_act", record)
     return calls
@@ -46,3 +52,17 @@ def test_approving_a_zero_payout_is_said_explicitly(
     runner.invoke(app, ["approve", "CLM-1002", "--as", "maria", "--confirm-zero-payout"])
 
     assert [False, True] == [payload["confirm_zero_payout"] for _, payload in sent]
+
+
+def test_every_action_command_hands_its_key_to_the_one_place_that_signs(
+    sent: list[tuple[HumanAction, dict[str, Any]]],
+) -> None:
+    """--key reaches the sender for approve, pause and reassign alike, where signing happens."""
+    runner = CliRunner()
+    runner.invoke(app, ["approve", "CLM-1002", "--as", "maria", "--key", "/k/maria.key"])
+    runner.invoke(app, ["pause", "CLM-1002", "--as", "lee", "--key", "/k/lee.key"])
+    runner.invoke(
+        app, ["reassign", "CLM-1002", "--as", "lee", "--to", "sam", "--key", "/k/lee.key"]
+    )
+
+    assert ["/k/maria.key", "/k/lee.key", "/k/lee.key"] == [p["key"] for _, p in sent]
