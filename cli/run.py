@@ -13,8 +13,10 @@ from temporalio.client import Client
 
 from cli.render import ClaimRow, claims_table
 from console.server import ConsoleServer, build_console
+from runtime.client import configured_data_converter
 from runtime.datadir import ensure_data_paths
 from runtime.devserver import DevServer
+from runtime.keyring import ensure_ring_file
 from runtime.logs import get_logger
 from runtime.settings import Settings
 from runtime.telemetry import metrics_runtime
@@ -132,9 +134,21 @@ async def run_product(settings: Settings, console: Console) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    if ensure_ring_file(settings.keys_file):
+        console.print(
+            f"Created the encryption key ring {safe(settings.keys_file)} (mode 0600): "
+            "back it up; claims encrypted with its keys cannot be read without it",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        console.print(f"Encryption key ring: {safe(settings.keys_file)}", highlight=False)
     activities = build_activities(settings)
     try:
-        client = await server.start(runtime=metrics_runtime(settings.metrics_port))
+        client = await server.start(
+            runtime=metrics_runtime(settings.metrics_port),
+            data_converter=configured_data_converter(),
+        )
         served = build_console(
             client,
             env=os.environ,

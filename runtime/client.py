@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
+from runtime.codec import encrypted_data_converter
 from runtime.errors import UserFacingError
+from runtime.keyring import load_key_provider
+from runtime.settings import Settings
 
 DEFAULT_ADDRESS = "localhost:7233"
 
@@ -21,10 +25,26 @@ class TemporalUnreachableError(UserFacingError):
     """No Temporal server answered at the configured address."""
 
 
+def configured_data_converter(env: Mapping[str, str] | None = None) -> DataConverter:
+    """The encrypting converter over the configured key ring (CLAIMS_KEYS_FILE or a KMS hook)."""
+    env = os.environ if env is None else env
+    settings = Settings.from_env(env)
+    return encrypted_data_converter(load_key_provider(settings.keys_file, env))
+
+
 async def build_client(
-    target: str | None = None, namespace: str | None = None, runtime: Runtime | None = None
+    target: str | None = None,
+    namespace: str | None = None,
+    runtime: Runtime | None = None,
+    data_converter: DataConverter | None = None,
 ) -> Client:
-    """Connect using Temporal's env config (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS, API key)."""
+    """Connect using Temporal's env config (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS, API key).
+
+    Payloads are encrypted with the configured key ring unless a converter is given
+    (tests pass one over their own keys).
+    """
+    if data_converter is None:
+        data_converter = configured_data_converter()
     config = ClientConfig.load_client_connect_config()
     if target is not None:
         config["target_host"] = target
@@ -32,9 +52,7 @@ async def build_client(
         config["namespace"] = namespace
     config.setdefault("target_host", DEFAULT_ADDRESS)
     try:
-        return await Client.connect(
-            **config, data_converter=pydantic_data_converter, runtime=runtime
-        )
+        return await Client.connect(**config, data_converter=data_converter, runtime=runtime)
     except RuntimeError as error:
         address = config["target_host"]
         raise TemporalUnreachableError(

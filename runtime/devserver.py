@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.runtime import Runtime
 
 from runtime.client import TemporalUnreachableError, build_client
@@ -74,6 +75,8 @@ class DevServer:
     ui_port: int | None = 8233
     log_file: Path | None = None
     extra_args: list[str] = field(default_factory=list)
+    # Where the web UI sends payloads to decode (the console's codec server).
+    ui_codec_endpoint: str | None = None
     # Registered at start: name -> type, as `--search-attribute` spells types.
     search_attributes: Mapping[str, str] = field(kw_only=True)
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
@@ -109,6 +112,8 @@ class DevServer:
             "warn",
         ]
         args += ["--ui-port", str(self.ui_port)] if self.ui_port else ["--headless"]
+        if self.ui_port and self.ui_codec_endpoint:
+            args += ["--ui-codec-endpoint", self.ui_codec_endpoint]
         for name, kind in self.search_attributes.items():
             args += ["--search-attribute", f"{name}={kind}"]
         for pragma in SQLITE_PRAGMAS:
@@ -128,8 +133,10 @@ class DevServer:
                     f"Temporal server; stop it, or choose another port with {variable}=<port>"
                 )
 
-    async def start(self, runtime: Runtime | None = None) -> Client:
-        """Start the server and return a client once it answers."""
+    async def start(
+        self, runtime: Runtime | None = None, data_converter: DataConverter | None = None
+    ) -> Client:
+        """Start the server and return a client (with `data_converter`) once it answers."""
         self._check_ports()
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
         log_path = self.log_file or self.db_file.with_suffix(".log")
@@ -153,7 +160,12 @@ class DevServer:
                 )
             with contextlib.suppress(TemporalUnreachableError):
                 # Connecting asks the server for its system info, so it is answering.
-                return await build_client(target=self.address, namespace="default", runtime=runtime)
+                return await build_client(
+                    target=self.address,
+                    namespace="default",
+                    runtime=runtime,
+                    data_converter=data_converter,
+                )
             if loop.time() > deadline:
                 self.stop()
                 raise DevServerError(

@@ -21,6 +21,8 @@ DEFAULT_TASK_QUEUE = "claim-review"
 # directory; the worker trusts the public half for every review it starts.
 CONSOLE_SIGNING_KEY_FILE = "console-signing.key"
 CONSOLE_PUBLIC_KEY_FILE = "console-signing.pub"
+# The key ring that encrypts every payload Temporal stores (see runtime.keyring).
+KEYS_FILE = "claims-keys.json"
 WORKFLOW_TYPE = "ClaimReviewWorkflow"
 
 
@@ -81,6 +83,8 @@ class Settings:
     metrics_port: int | None = None
     # The console's public key, trusted by the reviews this worker starts, if it exists.
     console_public_key: Path | None = None
+    # The encryption key ring (CLAIMS_KEYS_FILE); see runtime.keyring.
+    keys_file: Path = PROJECT_ROOT / ".temporal" / KEYS_FILE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -108,4 +112,5 @@ class Settings:
             log_level=env.get("CLAIMS_LOG_LEVEL", "INFO").upper(),
             metrics_port=_port(env, "CLAIMS_METRICS_PORT", 0) or None,
             console_public_key=data_dir / CONSOLE_PUBLIC_KEY_FILE,
+            keys_file=Path(env.get("CLAIMS_KEYS_FILE") or data_dir / KEYS_FILE),
         )
