@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -15,7 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from runtime.codec import encrypted_data_converter
 from runtime.errors import UserFacingError
-from runtime.keyring import load_key_provider
+from runtime.keyring import StaticKeyRing, load_key_provider, read_ring_file
 from runtime.settings import Settings
 
 DEFAULT_ADDRESS = "localhost:7233"
@@ -30,6 +31,12 @@ def configured_data_converter(env: Mapping[str, str] | None = None) -> DataConve
     env = os.environ if env is None else env
     settings = Settings.from_env(env)
     return encrypted_data_converter(load_key_provider(settings.keys_file, env))
+
+
+def ring_file_converter(path: Path) -> DataConverter:
+    """A converter over the ring in `path`, named by a person to read histories it encrypted."""
+    ring = read_ring_file(path, private=False)
+    return encrypted_data_converter(StaticKeyRing(ring, f"the key ring {path}"))
 
 
 async def build_client(

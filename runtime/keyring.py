@@ -248,8 +248,10 @@ def _stamp(path: Path) -> tuple[int, int, int]:
     return (info.st_mtime_ns, info.st_size, info.st_ino)
 
 
-def read_ring_file(path: Path) -> KeyRing:
-    """The ring in `path`, refused when missing, unreadable, loose or malformed."""
+def read_ring_file(path: Path, *, private: bool = True) -> KeyRing:
+    """The ring in `path`, refused when missing, unreadable, malformed, or (when `private`)
+    readable by others. A ring named on the command line to read old histories (the test
+    ring in the repository, say) is read as given: `private=False`."""
     try:
         info = path.stat()
     except FileNotFoundError:
@@ -260,7 +262,7 @@ def read_ring_file(path: Path) -> KeyRing:
     except OSError as error:
         raise KeyRingError(f"the key ring {path} cannot be read ({error.strerror})") from None
     mode = info.st_mode & 0o777
-    if mode & 0o077:
+    if private and mode & 0o077:
         raise KeyRingError(
             f"the key ring {path} is readable by others (mode {mode:o}); run chmod 600 {path}"
         )

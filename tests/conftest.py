@@ -1,17 +1,39 @@
 """The last values of waits that pytest-timeout cut short, in the failure report.
 
-Fixtures live with the tests that use them: `timeskipping/conftest.py` (the test server,
+The test key ring is set for the whole session here; other fixtures live with the
+tests that use them: `timeskipping/conftest.py` (the test server,
 workers, claims under review) and `integration/conftest.py` (a real dev server).
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import os
+from collections.abc import Generator, Iterator
 
 import pluggy
 import pytest
 
 from tests.helpers import WAITS
+from tests.keys import write_test_ring
+
+
+@pytest.fixture(autouse=True, scope="session")
+def test_key_ring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every client, worker and command of the suite encrypts with the test keys.
+
+    Set in the environment, so worker and CLI subprocesses read the same ring, and no
+    test ever reads (or creates) the key ring of a developer's own `make run`.
+    """
+    ring = write_test_ring(tmp_path_factory.mktemp("keys") / "claims-keys.json")
+    before = os.environ.get("CLAIMS_KEYS_FILE")
+    os.environ["CLAIMS_KEYS_FILE"] = str(ring)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("CLAIMS_KEYS_FILE", None)
+        else:
+            os.environ["CLAIMS_KEYS_FILE"] = before
 
 
 @pytest.hookimpl(hookwrapper=True)

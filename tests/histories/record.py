@@ -19,7 +19,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from runtime.client import ensure_search_attributes
@@ -30,6 +29,7 @@ from signals.client import act, claim_handle
 from signals.messages import HumanAction
 from starter import start_claim
 from tests.helpers import TEST_SERVER, eventually, sample_claim, settings_in
+from tests.keys import encrypted_test_converter
 from worker import create_worker
 from workflows.claim_review import ClaimReviewWorkflow
 from workflows.search_attributes import CLI_TYPES
@@ -229,7 +229,7 @@ async def main() -> None:
             server.stop()
 
         env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter
+            test_server_existing_path=str(TEST_SERVER), data_converter=encrypted_test_converter()
         )
         try:
             await ensure_search_attributes(env.client, CLI_TYPES)

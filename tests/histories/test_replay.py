@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
-# The sandbox re-imports this module; models must be the same classes the workflow uses.
+# The sandbox re-imports this module; models must be the same classes the workflow uses,
+# and the codec's native cryptography library cannot be imported a second time.
 with workflow.unsafe.imports_passed_through():
+    from tests.keys import encrypted_test_converter
     from workflows.claim import workflow_id_for
     from workflows.claim_review import ClaimReviewWorkflow
     from workflows.state import ClaimOutcome
@@ -70,7 +71,7 @@ def test_the_corpus_covers_every_path() -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_recorded_history_replays(path: Path) -> None:
     """The current workflow code issues the same commands the recorded run did."""
-    replayer = Replayer(workflows=[ClaimReviewWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[ClaimReviewWorkflow], data_converter=encrypted_test_converter())
 
     await replayer.replay_workflow(load(path))
 
@@ -87,7 +88,7 @@ class CarelessWorkflow(ClaimReviewWorkflow):
 
 async def test_the_corpus_catches_a_non_deterministic_change() -> None:
     """Replaying against a changed command sequence fails, so it cannot ship unnoticed."""
-    replayer = Replayer(workflows=[CarelessWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[CarelessWorkflow], data_converter=encrypted_test_converter())
 
     with pytest.raises(NondeterminismError):
         await replayer.replay_workflow(load(HISTORIES[0]))

@@ -22,7 +22,6 @@ from temporalio.client import (
     StartWorkflowInput,
     WorkflowHandle,
 )
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -42,6 +41,7 @@ from tests.helpers import (
     unique_claim,
     until_step,
 )
+from tests.keys import encrypted_test_converter
 from worker import create_worker
 from workflows.claim import Claim
 from workflows.search_attributes import CLI_TYPES
@@ -123,7 +123,7 @@ async def time_server() -> AsyncIterator[tuple[WorkflowEnvironment, StartedWorkf
     started = StartedWorkflows()
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(TEST_SERVER),
-        data_converter=pydantic_data_converter,
+        data_converter=encrypted_test_converter(),
         interceptors=[started],
     )
     try:

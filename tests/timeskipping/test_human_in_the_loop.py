@@ -8,7 +8,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -16,6 +15,7 @@ from activities.llm import LlmSettings
 from signals.client import ActionRefused
 from signals.messages import ActionAccepted, HumanAction
 from tests.helpers import eventually, unique_claim
+from tests.keys import encrypted_test_converter
 from tests.timeskipping.conftest import StartReview, WaitForPerson
 from workflows import search_attributes as sa
 from workflows.claim_review import ClaimReviewWorkflow
@@ -415,7 +415,7 @@ async def test_a_claim_paused_mid_assessment_replays_quietly(reviewing: StartRev
         history = await review.handle.fetch_history()
 
     await Replayer(
-        workflows=[ClaimReviewWorkflow], data_converter=pydantic_data_converter
+        workflows=[ClaimReviewWorkflow], data_converter=encrypted_test_converter()
     ).replay_workflow(history)
     for _ in range(3):  # the replayed workflow, still holding, is dropped here: quietly
         await asyncio.sleep(0.05)

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -19,6 +18,7 @@ from signals.client import ActionRefused
 from signals.messages import HumanAction
 from signals.signing import public_key_id, public_text, sign_payload
 from tests.helpers import eventually
+from tests.keys import encrypted_test_converter
 from tests.timeskipping.conftest import Review, WaitForPerson
 from workflows.claim_review import ClaimReviewWorkflow
 from workflows.state import AuditOutcome, OutcomeStatus
@@ -111,7 +111,7 @@ async def test_signatures_are_verified_and_audited_when_not_required(
     assert (OutcomeStatus.COMPLETED, Decimal(1100)) == (outcome.status, outcome.payout_amount)
     # The verification replays inside the workflow sandbox, deterministically.
     await Replayer(
-        workflows=[ClaimReviewWorkflow], data_converter=pydantic_data_converter
+        workflows=[ClaimReviewWorkflow], data_converter=encrypted_test_converter()
     ).replay_workflow(history)
     audited = audit_history(history.workflow_id, history.events)
     assert audited.ok
