@@ -34,10 +34,17 @@ async def verify_command(
         Path | None,
         typer.Option("--file", help="an exported history (`claims history export`): offline"),
     ] = None,
+    keys: Annotated[
+        Path | None,
+        typer.Option(
+            "--keys", help="the key ring the file was encrypted with (default: CLAIMS_KEYS_FILE)"
+        ),
+    ] = None,
 ) -> None:
     """Re-check every signature in a claim's history; exit non-zero on any mismatch."""
     from history.audit import Verdict, audit_history
-    from history.replay import HistoryFileError, load_history
+    from history.replay import HistoryFileError, load_decoded_history
+    from runtime.client import configured_data_converter, ring_file_converter
 
     if (claim_id is None) == (file is None):
         raise UserFacingError(
@@ -46,19 +53,22 @@ async def verify_command(
         )
     if file is not None:
         try:
-            history = load_history(file)
+            converter = ring_file_converter(keys) if keys else configured_data_converter()
+            history = await load_decoded_history(file, converter)
         except HistoryFileError as error:
             raise UserFacingError(
                 f"{file}: {error}; export one with `claims history export CLAIM_ID FILE`"
             ) from None
         workflow_id, events = history.workflow_id, list(history.events)
     else:
+        from history.decoding import fetch_decoded_history
         from runtime.client import build_client
         from signals.client import claim_handle
 
         client = await build_client()
         handle = claim_handle(client, claim_id or "")
-        workflow_id, events = handle.id, list((await handle.fetch_history()).events)
+        workflow_id = handle.id
+        events = list((await fetch_decoded_history(client, workflow_id)).events)
     try:
         report = audit_history(workflow_id, events)
     except ValueError as error:

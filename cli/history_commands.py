@@ -16,8 +16,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.text import Text
+from temporalio.converter import DataConverter
 
-from runtime.client import build_client
+from runtime.client import build_client, configured_data_converter, ring_file_converter
 from runtime.errors import UserFacingError
 from runtime.settings import Settings
 from runtime.text import printable
@@ -27,6 +28,19 @@ console = Console()
 
 RECORD_COMMAND = ".venv/bin/python -m tests.histories.record"
 ClaimArg = Annotated[str, typer.Argument(help="claim id, such as CLM-1002")]
+KeysOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--keys",
+        help="the key ring the histories were encrypted with (default: CLAIMS_KEYS_FILE); "
+        "the replay corpus uses tests/test-keys.json",
+    ),
+]
+
+
+def file_converter(keys: Path | None) -> DataConverter:
+    """The converter that reads exported histories: the named ring, or the configured one."""
+    return ring_file_converter(keys) if keys is not None else configured_data_converter()
 
 
 async def timeline(
@@ -46,10 +60,11 @@ async def timeline(
             "runs; the timeline lists them)",
         ),
     ] = None,
+    keys: KeysOption = None,
 ) -> None:
     """Show what happened to a claim, in order: model turns, tools, people, timers, steps."""
     from cli.timeline import earlier_runs_note, timeline_table
-    from history.replay import HistoryFileError, load_history
+    from history.replay import HistoryFileError, load_decoded_history
     from history.runs import EarlierRun, earlier_runs, fetch_run_history, parse_run_id
     from history.timeline import Kind, timeline_rows
     from signals.client import claim_handle
@@ -67,7 +82,7 @@ async def timeline(
                 "--run picks a run of a claim on the server; an exported file is one run already"
             )
         try:
-            events = load_history(file).events
+            events = (await load_decoded_history(file, file_converter(keys))).events
         except HistoryFileError as error:
             raise UserFacingError(
                 f"{file}: {error}; export one with `claims history export CLAIM_ID FILE`"
@@ -109,6 +124,7 @@ async def replay(
     directory: Annotated[
         Path | None, typer.Option("--dir", help="replay every *.json file in this folder")
     ] = None,
+    keys: KeysOption = None,
 ) -> None:
     """Replay exported histories against today's workflow code; fail if any would not resume."""
     from history.replay import describe, history_paths, replay_files
@@ -121,7 +137,7 @@ async def replay(
             "no histories to replay; name JSON files or a folder, such as "
             "`claims replay --dir tests/histories`"
         )
-    reports = await replay_files(paths)
+    reports = await replay_files(paths, file_converter(keys))
     for report in reports:
         console.print(Text(describe(report), style="" if report.ok else "red"))
     unreadable = [r for r in reports if not r.ok and r.events == 0]

@@ -32,7 +32,10 @@ from signals.signing import (
 )
 from workflows.people import person_key
 
-keys_app = typer.Typer(help="Personal signing keys for people's actions.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Personal signing keys for people's actions, and the key ring that encrypts claims.",
+    no_args_is_help=True,
+)
 console = Console()
 DEFAULT_KEY_DIR = Path("~/.claims")
 

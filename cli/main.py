@@ -28,6 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.review_policy import load_review_policy_file
 from cli.audit import audit_app, verify_command
 from cli.console_commands import register_console_commands
+from cli.encryption_keys import register_encryption_key_commands
 from cli.history_commands import register_history_commands
 from cli.keys import keys_app
 from cli.render import ClaimRow, claims_table, print_error, render_state
@@ -50,6 +51,7 @@ app = typer.Typer(
 history_app = typer.Typer(help="Export a claim's event history.", no_args_is_help=True)
 app.add_typer(history_app, name="history")
 console = Console()
+err_console = Console(stderr=True)
 R = TypeVar("R")
 
 
@@ -495,17 +497,42 @@ async def inbox(
 @history_app.command("export")
 @command
 async def history_export(
-    claim_id: str, file: Annotated[Path, typer.Argument(help="where to write the JSON")]
+    claim_id: str,
+    file: Annotated[Path, typer.Argument(help="where to write the JSON")],
+    decrypt: Annotated[
+        bool,
+        typer.Option(
+            "--decrypt",
+            help="write every payload decrypted, as plain JSON: personal data in clear; "
+            "keep the file as carefully as the claim itself",
+        ),
+    ] = False,
 ) -> None:
-    """Write a claim's event history as JSON, for replay tests and `temporal workflow show`."""
+    """Write a claim's event history as JSON, for replay tests and `temporal workflow show`.
+
+    Payloads stay encrypted unless --decrypt is given; `claims replay` and
+    `claims timeline --file` read either kind with the key ring.
+    """
+    from history.decoding import decode_history
+
     client = await build_client()
     history = await claim_handle(client, claim_id).fetch_history()
+    if decrypt:
+        history = await decode_history(history, client.data_converter)
+        err_console.print(
+            f"[yellow]warning:[/] {said(file)} holds the claim's personal data in plain "
+            "text; share it only with people allowed to read the claim, and delete it "
+            "when done",
+            highlight=False,
+        )
     file.write_text(json.dumps(json.loads(history.to_json()), indent=1))
-    console.print(f"wrote {len(history.events)} events to {said(file)}", highlight=False)
+    kind = "decrypted" if decrypt else "encrypted"
+    console.print(f"wrote {len(history.events)} events ({kind}) to {said(file)}", highlight=False)
 
 
 register_history_commands(app, command)
 register_console_commands(app, command)
+register_encryption_key_commands(keys_app)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 audit_app.command("verify")(command(verify_command))

@@ -25,6 +25,7 @@ from console.app import Console, console_of
 from console.csrf import checked_form
 from console.dashboard import CHART_DAYS, dashboard
 from console.settings import AuthMode
+from history.decoding import fetch_decoded_history
 from history.timeline import TimelineRow, timeline_rows
 from signals.client import QUERY_TIMEOUT, ActionRefused, claim_handle, query_state
 from signals.messages import HumanAction
@@ -142,7 +143,7 @@ async def claim_page(request: Request, claim_id: str) -> Response:
     state = await _state(console, claim_id)
     if isinstance(state, str):
         return console.render(request, "missing.html", 404, message=state)
-    history = await console.client.get_workflow_handle(state.workflow_id).fetch_history()
+    history = await fetch_decoded_history(console.client, state.workflow_id)
     rows = timeline_rows(history.events)[-TIMELINE_ROWS:]
     return _claim_page(console, request, person, state, timeline=rows)
 

@@ -27,7 +27,7 @@ from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent, WorkflowExecutionStartedEventAttributes
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.worker import (
     ExecuteWorkflowInput,
@@ -38,8 +38,10 @@ from temporalio.worker import (
 )
 from temporalio.workflow import NondeterminismError
 
+from history.decoding import decode_history
 from history.timeline import decode_payload
 from history.versions import find_version, latest_state, through_task
+from runtime.codec import PayloadKeyError
 from runtime.settings import WORKFLOW_TYPE
 from workflows.claim import workflow_id_for
 from workflows.claim_review import ClaimReviewWorkflow
@@ -87,7 +89,8 @@ class ReplayReport:
 
 
 def load_history(path: Path) -> WorkflowHistory:
-    """A history from `claims history export` or `temporal workflow show --output json`."""
+    """A history from `claims history export` or `temporal workflow show --output json`,
+    as stored: encrypted payloads stay encrypted (see `load_decoded_history`)."""
     try:
         size = path.stat().st_size
         if size > HISTORY_FILE_LIMIT_BYTES:
@@ -117,6 +120,17 @@ def load_history(path: Path) -> WorkflowHistory:
         raise HistoryFileError(
             f"it is a history of {started.workflow_type.name}, not of {WORKFLOW_TYPE}"
         )
+    return WorkflowHistory(recorded_workflow_id(started, path.stem), history.events)
+
+
+async def load_decoded_history(path: Path, converter: DataConverter) -> WorkflowHistory:
+    """The history in `path` with every payload decoded by `converter`'s codec.
+
+    A history the test server recorded names no workflow id; it is read from the decoded
+    claim, which an encrypted history only shows once decoded.
+    """
+    history = await decode_history(load_history(path), converter)
+    started = history.events[0].workflow_execution_started_event_attributes
     return WorkflowHistory(recorded_workflow_id(started, path.stem), history.events)
 
 
@@ -251,24 +265,31 @@ def quiet_runtime() -> Runtime:
     )
 
 
-async def replay_files(paths: Sequence[Path], runtime: Runtime | None = None) -> list[ReplayReport]:
-    """Replay each file against ClaimReviewWorkflow; one report per file, in order."""
+async def replay_files(
+    paths: Sequence[Path], converter: DataConverter, runtime: Runtime | None = None
+) -> list[ReplayReport]:
+    """Replay each file against ClaimReviewWorkflow; one report per file, in order.
+
+    `converter` decodes what the files hold (encrypted or, for old histories, plain).
+    """
     replayer = Replayer(
         workflows=[ClaimReviewWorkflow],
-        data_converter=pydantic_data_converter,
+        data_converter=converter,
         runtime=runtime or quiet_runtime(),
     )
     reports: list[ReplayReport] = []
     with _quiet_sdk_logs():
         for path in paths:
-            reports.append(await _replay_one(replayer, path))
+            reports.append(await _replay_one(replayer, path, converter))
     return reports
 
 
-async def _replay_one(replayer: Replayer, path: Path) -> ReplayReport:
+async def _replay_one(replayer: Replayer, path: Path, converter: DataConverter) -> ReplayReport:
     try:
-        history = load_history(path)
+        history = await load_decoded_history(path, converter)
     except HistoryFileError as error:
+        return ReplayReport(path, 0, error=str(error))
+    except PayloadKeyError as error:
         return ReplayReport(path, 0, error=str(error))
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     failure = result.replay_failure
@@ -338,7 +359,7 @@ async def state_at_version(client: Client, claim_id: str, version: int) -> Claim
     capture = _CaptureInstance()
     replayer = Replayer(
         workflows=[ClaimReviewWorkflow],
-        data_converter=pydantic_data_converter,
+        data_converter=client.data_converter,
         interceptors=[capture],
     )
     await replayer.replay_workflow(WorkflowHistory(found.history.workflow_id, events))

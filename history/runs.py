@@ -17,6 +17,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
+from history.decoding import fetch_decoded_history
 from runtime.errors import UserFacingError
 from workflows.state import ClaimState, RunRecord
 
@@ -77,14 +78,13 @@ def parse_run_id(value: str) -> str:
 async def fetch_run_history(
     client: Client, workflow_id: str, run_id: str | None, what: str
 ) -> WorkflowHistory:
-    """The history of one run (the latest when `run_id` is None).
+    """The history of one run (the latest when `run_id` is None), decoded for reading.
 
     `what` names the run in the refusal when the server has no such run: never started,
     not this workflow's, or removed after the namespace's retention period.
     """
-    handle = client.get_workflow_handle(workflow_id, run_id=run_id)
     try:
-        return await handle.fetch_history()
+        return await fetch_decoded_history(client, workflow_id, run_id)
     except RPCError as error:
         if error.status is not RPCStatusCode.NOT_FOUND:
             raise
