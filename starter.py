@@ -261,8 +261,9 @@ async def start_claim(client: Client, claim: Claim, task_queue: str) -> StartRes
                     SearchAttributePair(sa.AWAITING_HUMAN, False),
                 ]
             ),
+            # Shown by the UI before decoding too: the claim id, amount and kind, never a name.
             static_summary=f"Claim {claim.claim_id}: {money(claim.amount)} {claim.currency} "
-            f"{claim.category} for {claim.claimant.name}",
+            f"{claim.category}",
         )
     except WorkflowAlreadyStartedError:
         description = await client.get_workflow_handle(claim.workflow_id).describe()

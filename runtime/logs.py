@@ -28,8 +28,22 @@ _TEMPORAL_FIELDS = {
     "temporal_workflow": {"workflow_id", "run_id", "workflow_type", "task_queue"},
     "temporal_activity": {"workflow_id", "workflow_run_id", "activity_type", "attempt"},
 }
-# Fields that must never reach a log line, whatever a caller passes in `extra`.
-_REDACTED = {"api_key", "openai_api_key", "authorization", "description", "documents", "body"}
+# Fields that must never reach a log line, whatever a caller passes in `extra`: secrets,
+# and the claim's personal data (names, addresses, what happened, documents, free text).
+_REDACTED = {
+    "api_key",
+    "openai_api_key",
+    "authorization",
+    "description",
+    "documents",
+    "body",
+    "claimant",
+    "email",
+    "recipient",
+    "detail",
+    "comment",
+    "subject",
+}
 # Nesting walked value by value; anything deeper is redacted as its repr.
 _MAX_DEPTH = 8
 

@@ -356,7 +356,7 @@ class ClaimReviewWorkflow(HumanActionHandlers):
                 result_type=PayoutReceipt,
                 start_to_close_timeout=SIDE_EFFECT_TIMEOUT,
                 retry_policy=SIDE_EFFECT_RETRY,
-                summary=f"Pay {money(amount)} {claim.currency} to {proposal.payee_id}",
+                summary=f"Pay {money(amount)} {claim.currency} for claim {claim.claim_id}",
             )
             payout_id = receipt.payout_id
         zero = self._book.hardened and amount <= 0

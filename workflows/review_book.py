@@ -58,15 +58,11 @@ class ReviewBook:
             history_length=workflow.info().get_current_history_length(),
         )
         self.publish()
+        # The reason stays in the state, never in a log line: it may quote the claim.
         workflow.logger.info(
             "claim moved to %s",
             to,
-            extra={
-                "step": str(to),
-                "from_step": str(record.from_step),
-                "version": record.version,
-                "reason": reason,
-            },
+            extra={"step": str(to), "from_step": str(record.from_step), "version": record.version},
         )
 
     def audit(self, actor: str, action: str, outcome: AuditOutcome, detail: str) -> None:
@@ -84,18 +80,12 @@ class ReviewBook:
         entry = self.state.audit(
             at=workflow.now(), actor=actor, action=str(action), outcome=outcome, detail=detail
         )
-        workflow.logger.info(
-            "%s %s by %s",
-            entry.action,
-            entry.outcome,
-            entry.actor,
-            extra={
-                "step": str(self.state.current_step),
-                "version": entry.version,
-                "actor": entry.actor,
-                "detail": detail,
-            },
-        )
+        # The detail and a refused sender's name stay in the audit log, out of log lines:
+        # either may be whatever a caller typed, a claimant's name or text included.
+        extra: dict[str, object] = {"step": str(self.state.current_step), "version": entry.version}
+        if outcome is not AuditOutcome.REFUSED:
+            extra["actor"] = entry.actor
+        workflow.logger.info("%s %s", entry.action, entry.outcome, extra=extra)
 
     def record_decision(self, actor: str, kind: DecisionKind, comment: str) -> DecisionRecord:
         """A decision joins the context; the agent's own are audited here, people's by the desk."""
