@@ -70,8 +70,21 @@ class AuditReport:
         return not self.failed
 
 
+class EncryptedHistoryError(ValueError):
+    """The history still holds encrypted payloads: an audit of it would see no signatures."""
+
+
 def _decode(payload: Payload) -> Any:
-    """A JSON payload as sent; anything else (binary, null) as None."""
+    """A JSON payload as sent; anything else (binary, null) as None.
+
+    An encrypted payload is refused, never read as "no signature": the caller decodes
+    the history first (`history.decoding.decode_history`).
+    """
+    if payload.metadata.get("encoding") == b"binary/encrypted":
+        raise EncryptedHistoryError(
+            "the history is still encrypted; read it with the key ring (claims audit verify "
+            "decodes it, --keys names the ring of an exported file)"
+        )
     if payload.metadata.get("encoding") != b"json/plain":
         return None
     try:

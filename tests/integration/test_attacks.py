@@ -30,6 +30,7 @@ from temporalio.client import (
 from temporalio.worker import Worker
 
 from activities.payments import Ledger
+from history.decoding import decode_history
 from runtime.devserver import DevServer
 from runtime.settings import EXAMPLES_DIR, Settings
 from tests.helpers import (
@@ -277,7 +278,8 @@ async def first_run_failure(client: Client, claim: Claim, args: list[Any], queue
 
     async def failure() -> str | None:
         # A failed cron run closes by continuing as new, with its failure on that event.
-        for event in (await run.fetch_history()).events:
+        history = await decode_history(await run.fetch_history(), client.data_converter)
+        for event in history.events:
             if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
                 return event.workflow_execution_continued_as_new_event_attributes.failure.message
             if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:

@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from history.audit import Verdict, audit_history
+from history.decoding import decode_history
 from runtime.settings import EXAMPLES_DIR
 from signals.client import ActionRefused
 from signals.messages import HumanAction
@@ -102,7 +103,9 @@ async def test_signatures_are_verified_and_audited_when_not_required(
         await review.handle.signal("approve", {"approver": "lee"})
         outcome = await review.handle.result()
         state = await review.state()
-        history = await review.handle.fetch_history()
+        history = await decode_history(
+            await review.handle.fetch_history(), encrypted_test_converter()
+        )
 
     people = [(e.action, e.actor, e.outcome, e.verified_by) for e in state.audit_log]
     assert ("edit", "maria", AuditOutcome.ACCEPTED, signer.key_id) in people

@@ -271,3 +271,18 @@ def test_a_signature_stripped_from_an_update_fails_under_a_policy_that_requires_
     assert [Verdict.UNSIGNED, Verdict.FAILED] == [a.verdict for a in report.actions]
     assert report.require_signed_actions
     assert "the history was altered" in report.failed[0].detail
+
+
+async def test_an_encrypted_history_is_refused_not_read_as_unsigned() -> None:
+    """An audit that cannot open the payloads says so; it never reports "unsigned" instead."""
+    from history.audit import EncryptedHistoryError
+    from tests.keys import encrypted_test_converter
+
+    builder = HistoryBuilder([])
+    started = builder.events[0].workflow_execution_started_event_attributes
+    sealed = await encrypted_test_converter().encode([{"claim_id": CLAIM}])
+    del started.input.payloads[:]
+    started.input.payloads.extend(sealed)
+
+    with pytest.raises(EncryptedHistoryError, match="still encrypted"):
+        audit_history(f"claim-{CLAIM}", builder.events)
