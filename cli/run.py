@@ -12,7 +12,9 @@ from rich.markup import escape
 from temporalio.client import Client
 
 from cli.render import ClaimRow, claims_table
+from console.codec_server import load_or_create_codec_token, ui_codec_endpoint
 from console.server import ConsoleServer, build_console
+from console.settings import CODEC_TOKEN_FILE, ConsoleSettings
 from runtime.client import configured_data_converter
 from runtime.datadir import ensure_data_paths
 from runtime.devserver import DevServer
@@ -110,6 +112,13 @@ def print_summary(
 def print_console(console: Console, served: ConsoleServer) -> None:
     """Where the reviewer console is, and the demo's sign-in when its accounts are in use."""
     console.print(f"\nReviewer console: [link={served.settings.url}]{served.settings.url}[/link]")
+    console.print(
+        "  the Temporal web UI decodes claims through the console's codec server "
+        f"({safe(served.settings.url)}/codec; its token is in "
+        f"{safe(served.settings.codec_token_file)})",
+        highlight=False,
+        soft_wrap=True,
+    )
     if served.demo_accounts:
         accounts = ", ".join(f"{safe(n)} / {safe(p)}" for n, p in served.demo_accounts.items())
         console.print(f"  demo sign-in (name / password): {accounts}", highlight=False)
@@ -122,11 +131,17 @@ async def run_product(settings: Settings, console: Console) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    # The web UI learns the codec endpoint when the server starts, so the token comes first.
+    codec_endpoint = ui_codec_endpoint(
+        ConsoleSettings.from_env(os.environ, settings.data_dir),
+        load_or_create_codec_token(settings.data_dir / CODEC_TOKEN_FILE),
+    )
     server = DevServer(
         db_file=settings.temporal_db,
         ip=settings.server_ip,
         port=settings.server_port,
         ui_port=settings.ui_port,
+        ui_codec_endpoint=codec_endpoint,
         search_attributes=CLI_TYPES,
     )
     console.print(

@@ -49,6 +49,8 @@ class Console:
     signing_key: ConsoleKey | None = None
     # Ids of sessions signed out while this console runs (copies of their cookie too).
     signed_out: set[str] = field(default_factory=set)
+    # What a client that cannot send a session shows the codec server; None: no such client.
+    codec_token: str | None = None
 
     def person(self, request: Request) -> Approver | None:
         return signed_in(request, self.settings, self.policy, self.now, self.signed_out)
@@ -99,7 +101,7 @@ def create_app(
     client: Client,
     now: Callable[[], datetime] = _now,
 ) -> FastAPI:
-    from console import pages, signin
+    from console import codec_server, pages, signin
 
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     signing_key = (
@@ -108,6 +110,10 @@ def create_app(
         else None
     )
     app.state.console = Console(settings, policy, client, now, templates(), signing_key)
+    if settings.codec_token_file is not None:
+        app.state.console.codec_token = codec_server.load_or_create_codec_token(
+            settings.codec_token_file
+        )
     app.add_middleware(
         SessionMiddleware,
         secret_key=load_or_create_secret(settings.secret_file),
@@ -120,6 +126,8 @@ def create_app(
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(signin.router)
     app.include_router(pages.router)
+    # JSON for Temporal's UI and CLI; no form, so no CSRF token (origins and auth guard it).
+    app.include_router(codec_server.router)
 
     @app.exception_handler(csrf.CsrfRefused)
     async def refused(request: Request, _error: Exception) -> Response:

@@ -16,6 +16,7 @@ from temporalio.client import Client
 
 from activities.review_policy import load_review_policy_file
 from console.app import create_app
+from console.codec_server import ui_codec_endpoint
 from console.settings import AuthMode, ConsoleSettings, ConsoleSettingsError
 from console.users import (
     DEMO_PASSWORDS,
@@ -40,6 +41,8 @@ class ConsoleServer:
     server: uvicorn.Server
     settings: ConsoleSettings
     demo_accounts: dict[str, str]  # name -> password, when the demo's accounts are in use
+    # The codec server's endpoint with its token, for a web UI that sends no credentials.
+    codec_endpoint: str | None = None
 
 
 def build_console(
@@ -77,6 +80,8 @@ def build_console(
             "CLAIMS_CONSOLE_PORT to another port"
         )
     app = create_app(settings, policy, client)
+    token = app.state.console.codec_token
+    endpoint = ui_codec_endpoint(settings, token) if token else None
     config = uvicorn.Config(
         app,
         host=settings.bind,
@@ -86,4 +91,4 @@ def build_console(
         access_log=False,
         server_header=False,
     )
-    return ConsoleServer(_QuietServer(config), settings, demo)
+    return ConsoleServer(_QuietServer(config), settings, demo, endpoint)

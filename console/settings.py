@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from runtime.errors import UserFacingError
 from runtime.settings import CONSOLE_PUBLIC_KEY_FILE, CONSOLE_SIGNING_KEY_FILE
 
 DEFAULT_PORT = 8080
 DEFAULT_BIND = "127.0.0.1"
+DEFAULT_UI_PORT = 8233
+CODEC_TOKEN_FILE = "codec-token"  # noqa: S105 - a file name, not the token
 SESSION_LIFETIME = timedelta(hours=8)
 # Header names are tokens: letters, digits and hyphens are all a proxy sends.
 _HEADER_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
@@ -44,6 +47,10 @@ class ConsoleSettings:
     # The console signs what people do; the worker trusts the public half (same directory).
     signing_key_file: Path | None = None
     public_key_file: Path | None = None
+    # The codec server's token for clients that cannot send a session (the dev server's UI).
+    codec_token_file: Path | None = None
+    # Web UIs allowed to ask the codec server from a browser (exact origins).
+    codec_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], data_dir: Path) -> ConsoleSettings:
@@ -57,6 +64,8 @@ class ConsoleSettings:
             secret_file=data_dir / "console-secret",
             signing_key_file=data_dir / CONSOLE_SIGNING_KEY_FILE,
             public_key_file=data_dir / CONSOLE_PUBLIC_KEY_FILE,
+            codec_token_file=data_dir / CODEC_TOKEN_FILE,
+            codec_origins=codec_origins(env),
         )
 
     @property
@@ -75,16 +84,61 @@ class ConsoleSettings:
         return f"http://{host}:{self.port}"
 
 
-def _port(raw: str) -> int:
+def _port(raw: str, variable: str = "CLAIMS_CONSOLE_PORT") -> int:
     try:
         port = int(raw)
     except ValueError:
         raise ConsoleSettingsError(
-            f"CLAIMS_CONSOLE_PORT={raw!r} is not a port number; use 1-65535"
+            f"{variable}={raw!r} is not a port number; use 1-65535"
         ) from None
     if not 0 < port < 65536:
-        raise ConsoleSettingsError(f"CLAIMS_CONSOLE_PORT={raw!r} is out of range; use 1-65535")
+        raise ConsoleSettingsError(f"{variable}={raw!r} is out of range; use 1-65535")
     return port
+
+
+def codec_origins(env: Mapping[str, str]) -> tuple[str, ...]:
+    """CLAIMS_CODEC_ORIGINS, each checked and written as a browser writes its Origin header.
+
+    By default the dev server's web UI, under both names a browser may use for this machine.
+    """
+    raw = env.get("CLAIMS_CODEC_ORIGINS", "").strip()
+    if not raw:
+        port = _port(env.get("CLAIMS_UI_PORT", str(DEFAULT_UI_PORT)), "CLAIMS_UI_PORT")
+        return (f"http://localhost:{port}", f"http://127.0.0.1:{port}")
+    return tuple(dict.fromkeys(_origin(item.strip()) for item in raw.split(",") if item.strip()))
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(value: str) -> str:
+    """One origin, lower-cased and without its scheme's default port (as browsers send it)."""
+    refused = ConsoleSettingsError(
+        f"CLAIMS_CODEC_ORIGINS: {value!r} is not an origin; list the web UI's origins as "
+        "scheme://host[:port], comma-separated, with no path (for example "
+        "https://temporal.example.com,http://localhost:8233)"
+    )
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise refused from None
+    host = parts.hostname
+    if (
+        parts.scheme not in _DEFAULT_PORTS
+        or not host
+        or parts.username is not None
+        or parts.password is not None
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or "*" in value
+    ):
+        raise refused
+    shown = f"[{host}]" if ":" in host else host
+    if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+        shown = f"{shown}:{port}"
+    return f"{parts.scheme}://{shown}"
 
 
 def _auth(raw: str) -> tuple[AuthMode, str]:
