@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 from cli import history_commands, main
 from cli.main import app
 from history import replay
+from tests.keys import encrypted_test_converter
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -139,6 +141,8 @@ def test_a_history_replays_under_the_workflow_id_it_ran_under_not_its_file_name(
     result = runner.invoke(app, ["replay", str(renamed), str(without_id)])
 
     assert 0 == result.exit_code, result.output
+    converter = encrypted_test_converter()
     assert ["claim-REPLAY-APPROVE"] * 2 == [
-        replay.load_history(path).workflow_id for path in (renamed, without_id)
+        asyncio.run(replay.load_decoded_history(path, converter)).workflow_id
+        for path in (renamed, without_id)
     ]

@@ -208,7 +208,7 @@ async def main() -> None:
         )
         settings = settings_in(Path(tmp), CLAIMS_APPROVERS_FILE=str(approvers))
         server = DevServer.headless(Path(tmp) / "temporal.db", CLI_TYPES)
-        client = await server.start()
+        client = await server.start(data_converter=encrypted_test_converter())
         try:
             async with create_worker(client, settings):
                 scenarios: list[Scenario] = [

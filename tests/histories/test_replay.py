@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 import json
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from google.protobuf.message import Message
 from temporalio import workflow
+from temporalio.api.common.v1 import Payload, SearchAttributes
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
@@ -17,7 +19,8 @@ from temporalio.workflow import NondeterminismError
 # The sandbox re-imports this module; models must be the same classes the workflow uses,
 # and the codec's native cryptography library cannot be imported a second time.
 with workflow.unsafe.imports_passed_through():
-    from tests.keys import encrypted_test_converter
+    from runtime.settings import EXAMPLES_DIR
+    from tests.keys import TEST_KEY_RING, encrypted_test_converter
     from workflows.claim import workflow_id_for
     from workflows.claim_review import ClaimReviewWorkflow
     from workflows.state import ClaimOutcome
@@ -25,11 +28,13 @@ with workflow.unsafe.imports_passed_through():
 HISTORIES = sorted(Path(__file__).parent.glob("*.json"))
 
 
-def load(path: Path) -> WorkflowHistory:
-    """The history under the workflow id it ran with (`claim-<claim_id>`, checked by the run)."""
-    text = path.read_text()
-    started = json.loads(text)["events"][0]["workflowExecutionStartedEventAttributes"]
-    claim = json.loads(base64.b64decode(started["input"]["payloads"][0]["data"]))
+async def load(path: Path) -> WorkflowHistory:
+    """The history as stored (encrypted, or plain for recordings made before encryption),
+    under the workflow id it ran with (`claim-<claim_id>`, checked by the run)."""
+    text = path.read_text()  # noqa: ASYNC240 - a small file, read once per test
+    raw = WorkflowHistory.from_json(path.stem, text)
+    first = raw.events[0].workflow_execution_started_event_attributes.input.payloads[0]
+    [claim] = await encrypted_test_converter().decode([first], [dict])
     return WorkflowHistory.from_json(workflow_id_for(claim["claim_id"]), text)
 
 
@@ -44,6 +49,17 @@ PATHS = (
     "request_info",
     "pause_interrupt_cancel",
 )
+# What `tests.histories.record` writes now, encrypted with the test keys.
+CURRENT = (
+    *PATHS,
+    "temporal_cancellation",
+    "continued_as_new_first_run",
+    "continued_as_new",
+)
+SAMPLE_CLAIMANTS = [
+    json.loads(p.read_text())["claimant"]["name"]
+    for p in sorted((EXAMPLES_DIR / "claims").glob("*.json"))
+]
 
 
 def test_the_corpus_covers_every_path() -> None:
@@ -65,7 +81,56 @@ def test_the_corpus_covers_every_path() -> None:
             for path in (*PATHS, "temporal_cancellation", "continued_as_new_first_run")
         ),
         "continued_as_new_before_signed_actions_patch",
+        # Recorded in plain text before payloads were encrypted: still replay.
+        *(f"{path}_before_encryption" for path in CURRENT),
     } <= {p.stem for p in HISTORIES}
+
+
+def _payloads(message: Message) -> Iterator[Payload]:
+    """Every payload in a history message, outside search attributes (never encrypted)."""
+    for field, value in message.ListFields():
+        if field.message_type is None or isinstance(value, SearchAttributes):
+            continue
+        if field.message_type.GetOptions().map_entry:
+            children = (
+                list(value.values())
+                if field.message_type.fields_by_name["value"].message_type
+                else []
+            )
+        elif field.is_repeated:
+            children = list(value)
+        else:
+            children = [value]
+        for child in children:
+            if isinstance(child, Payload):
+                yield child
+            elif not isinstance(child, SearchAttributes):
+                yield from _payloads(child)
+
+
+@pytest.mark.parametrize("name", CURRENT)
+def test_the_current_recordings_hold_only_ciphertext(name: str) -> None:
+    """Every payload of a current recording is encrypted with a test key; no name shows.
+
+    Search attributes stay plain for Temporal to index (claim step, amount, assignee).
+    """
+    path = Path(__file__).parent / f"{name}.json"
+    history = WorkflowHistory.from_json(name, path.read_text()).events
+    # Patch markers are written by the SDK's core in plain JSON; they name only the patch.
+    found = [
+        p
+        for event in history
+        if event.marker_recorded_event_attributes.marker_name != "core_patch"
+        for p in _payloads(event)
+    ]
+
+    assert found
+    assert {b"binary/encrypted"} == {p.metadata["encoding"] for p in found}
+    assert {p.metadata["encryption-key-id"] for p in found} <= {
+        k.key_id.encode() for k in TEST_KEY_RING.keys
+    }
+    for claimant in SAMPLE_CLAIMANTS:
+        assert claimant.encode() not in path.read_bytes()
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
@@ -73,7 +138,7 @@ async def test_recorded_history_replays(path: Path) -> None:
     """The current workflow code issues the same commands the recorded run did."""
     replayer = Replayer(workflows=[ClaimReviewWorkflow], data_converter=encrypted_test_converter())
 
-    await replayer.replay_workflow(load(path))
+    await replayer.replay_workflow(await load(path))
 
 
 @workflow.defn(name="ClaimReviewWorkflow")
@@ -91,4 +156,4 @@ async def test_the_corpus_catches_a_non_deterministic_change() -> None:
     replayer = Replayer(workflows=[CarelessWorkflow], data_converter=encrypted_test_converter())
 
     with pytest.raises(NondeterminismError):
-        await replayer.replay_workflow(load(HISTORIES[0]))
+        await replayer.replay_workflow(await load(HISTORIES[0]))
