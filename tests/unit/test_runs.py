@@ -18,6 +18,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent, WorkflowExecutionStartedEventAttributes
 from temporalio.client import Client, WorkflowHistory
+from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 
 from cli.rewind import rolled_back
@@ -32,6 +33,7 @@ from history.runs import (
 )
 from history.versions import RewindError, find_version
 from tests.helpers import sample_claim
+from tests.keys import encrypted_test_converter
 from workflows.state import ClaimState, RunRecord, Step, Transition
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -130,6 +132,8 @@ class FakeServer:
     runs: dict[str, list[HistoryEvent]]
     latest: str = LATEST
     fetched: list[str | None] = field(default_factory=list)
+    # Histories are decoded as they are read, with the client's converter.
+    data_converter: DataConverter = field(default_factory=encrypted_test_converter)
 
     def get_workflow_handle(self, workflow_id: str, *, run_id: str | None = None) -> FakeHandle:
         assert WORKFLOW_ID == workflow_id

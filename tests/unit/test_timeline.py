@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,17 +27,24 @@ from temporalio.api.history.v1 import (
 from temporalio.client import WorkflowHistory
 
 from cli.timeline import earlier_runs_note, timeline_table
+from history.decoding import decode_history
 from history.runs import EarlierRun
 from history.timeline import Kind, TimelineRow, format_offset, timeline_rows
+from tests.keys import encrypted_test_converter
 from workflows.tools import TOOLS
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
 
+def decoded_events(path: Path) -> list[HistoryEvent]:
+    """A corpus history as people read it: decrypted with the test keys."""
+    stored = WorkflowHistory.from_json(path.stem, path.read_text())
+    return list(asyncio.run(decode_history(stored, encrypted_test_converter())).events)
+
+
 def rows_of(name: str) -> list[TimelineRow]:
-    path = HISTORIES / f"{name}.json"
-    return timeline_rows(WorkflowHistory.from_json(name, path.read_text()).events)
+    return timeline_rows(decoded_events(HISTORIES / f"{name}.json"))
 
 
 def described(rows: list[TimelineRow], kind: Kind) -> list[str]:
@@ -154,7 +162,7 @@ def test_operator_actions_and_a_routine_task_failure() -> None:
 def test_every_recorded_history_starts_and_ends_without_bookkeeping(path: Path) -> None:
     """First the start, last the outcome or the continue-as-new; no workflow-task noise
     and nothing unexplained (an operator's cancellation through Temporal is no fault)."""
-    events = WorkflowHistory.from_json(path.stem, path.read_text()).events
+    events = decoded_events(path)
     rows = timeline_rows(events)
 
     assert Kind.STARTED == rows[0].kind
