@@ -12,6 +12,7 @@ import os
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cli.render import print_error
@@ -41,6 +42,7 @@ def rotate() -> None:
         f"new current key {added.key_id} in {where} ({_keys(len(ring.keys))}); payloads "
         "written from now on use it, older ones keep theirs. Back the ring up again.",
         highlight=False,
+        markup=False,  # a path may hold brackets, which rich would read as markup
         soft_wrap=True,
     )
 
@@ -57,13 +59,20 @@ def list_keys() -> None:
     except UserFacingError as error:
         print_error(console, str(error))
         raise typer.Exit(1) from None
-    table = Table(title=f"Key ring {printable(str(settings.keys_file))}")
+    table = Table(title=f"Key ring {_cell(str(settings.keys_file))}")
     table.add_column("key id")
     table.add_column("created")
     table.add_column("")
     for key in ring.keys:
-        table.add_row(key.key_id, key.created, "current" if key.key_id == ring.current_id else "")
+        current = "current" if key.key_id == ring.current_id else ""
+        table.add_row(key.key_id, _cell(key.created), current)
     console.print(table)
+
+
+def _cell(text: str) -> str:
+    """Text from the ring file (its `created` is any string) or the environment, shown as it
+    is: control characters escaped, brackets not read as rich markup."""
+    return escape(printable(text))
 
 
 def _keys(count: int) -> str:

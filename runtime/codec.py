@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import (
@@ -29,11 +30,14 @@ from temporalio.converter import (
 )
 
 from runtime.errors import UserFacingError
-from runtime.keyring import KeyProvider
+from runtime.keyring import KEY_BYTES, KEY_ID_PATTERN, KeyProvider, KeyRingError
+from runtime.text import printable
 
 ENCRYPTED_ENCODING = b"binary/encrypted"
 KEY_ID_METADATA = "encryption-key-id"
 NONCE_BYTES = 12
+# How much of a key id that is not one of ours an error quotes.
+QUOTED_ID_CHARS = 64
 
 
 class PayloadKeyError(UserFacingError):
@@ -59,9 +63,36 @@ class EncryptionCodec(PayloadCodec):
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return self.decode_sync(payloads)
 
+    def _current(self) -> tuple[str, bytes]:
+        """The provider's current key, checked: a KMS hook may fail or answer oddly."""
+        try:
+            key_id, key = self.keys.current()
+        except UserFacingError:
+            raise
+        except Exception as error:
+            raise _provider_failed(self.keys, "current()", error) from None
+        if not isinstance(key_id, str) or not KEY_ID_PATTERN.fullmatch(key_id):
+            raise KeyRingError(
+                f"{self.keys.describe()} gave a current key id that is not 1-64 letters, "
+                "digits, '.', '_' or '-'; fix the key service's ids"
+            )
+        _check_key(self.keys, key_id, key)
+        return key_id, key
+
+    def _get(self, key_id: str) -> bytes | None:
+        try:
+            key = self.keys.get(key_id)
+        except UserFacingError:
+            raise
+        except Exception as error:
+            raise _provider_failed(self.keys, f"get({key_id!r})", error) from None
+        if key is not None:
+            _check_key(self.keys, key_id, key)
+        return key
+
     def encode_sync(self, payloads: Sequence[Payload]) -> list[Payload]:
         """Encrypt each payload whole (metadata and data) under the current key."""
-        key_id, key = self.keys.current()
+        key_id, key = self._current()
         cipher = self._cipher(key_id, key)
         label = key_id.encode("ascii")
         encoded: list[Payload] = []
@@ -90,7 +121,17 @@ class EncryptionCodec(PayloadCodec):
                 "an encrypted payload names no key id (metadata encryption-key-id is "
                 "missing); it was not written by this codec"
             )
-        key = self.keys.get(key_id)
+        if not KEY_ID_PATTERN.fullmatch(key_id):
+            # Whoever can write to Temporal chooses this id: never hand it to a key service
+            # (a KMS hook may build a path or a URL from it), and quote it short and
+            # printable, since it lands in terminals, logs and the codec server's answers.
+            raise PayloadKeyError(
+                f"an encrypted payload names key '{printable(key_id[:QUOTED_ID_CHARS])}'"
+                f"{'...' if len(key_id) > QUOTED_ID_CHARS else ''}, which is not a key id "
+                "this codec writes (1-64 letters, digits, '.', '_' or '-'); it was not "
+                "written by this codec, or was altered"
+            )
+        key = self._get(key_id)
         if key is None:
             raise PayloadKeyError(
                 f"a payload is encrypted with key {key_id!r}, which is not in "
@@ -107,7 +148,37 @@ class EncryptionCodec(PayloadCodec):
                 f"that id in {self.keys.describe()}: the ring holds a different key under "
                 "that id, or the payload was altered"
             ) from None
-        return Payload.FromString(plain)
+        try:
+            return Payload.FromString(plain)
+        except DecodeError:
+            # Only a holder of the key can get here (the tag checked out): a tool other
+            # than this codec encrypted something that is not a payload under our key.
+            raise PayloadKeyError(
+                f"a payload encrypted with key {key_id!r} opens, but what it holds is not "
+                "a Temporal payload; it was not written by this codec"
+            ) from None
+
+
+def _check_key(keys: KeyProvider, key_id: str, key: object) -> None:
+    """AES-256 only: a KMS hook that returns a shorter key or a string is misconfigured,
+    and would otherwise encrypt with less than the README promises, or fail obscurely."""
+    if not isinstance(key, bytes) or len(key) != KEY_BYTES:
+        raise KeyRingError(
+            f"{keys.describe()} gave key {key_id!r} that is not {KEY_BYTES} bytes "
+            f"(AES-256); fix the key service's answer to get({key_id!r}) and current()"
+        )
+
+
+def _provider_failed(keys: KeyProvider, call: str, error: Exception) -> KeyRingError:
+    """A key service that raises: said as a key ring error (the operator's to fix), naming
+    the call and the error's type; its message may be long or quote a request, so only
+    a short printable start of it."""
+    detail = printable(str(error))[:200]
+    return KeyRingError(
+        f"{keys.describe()} failed in {call}: {type(error).__name__}"
+        f"{': ' + detail if detail else ''}; check that the key service is reachable "
+        "and this process may use it"
+    )
 
 
 def encrypted_data_converter(keys: KeyProvider) -> DataConverter:

@@ -21,9 +21,11 @@ import json
 import os
 import re
 import secrets
+import stat
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +38,8 @@ RING_FORMAT = "claims-key-ring/1"
 KEY_BYTES = 32  # AES-256
 KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_RING_FILE_BYTES = 1024 * 1024
+# An error that lists a ring's key ids names at most this many: a ring may hold thousands.
+MAX_IDS_LISTED = 10
 # A reader re-reads the file at most this often when asked for a key it does not have,
 # so a rotation made by `claims keys rotate` reaches a running worker without a restart.
 RELOAD_INTERVAL_SECONDS = 1.0
@@ -47,7 +51,12 @@ class KeyRingError(UserFacingError):
 
 @runtime_checkable
 class KeyProvider(Protocol):
-    """Where keys come from: the file ring here, or a KMS behind the same two calls."""
+    """Where keys come from: the file ring here, or a KMS behind the same two calls.
+
+    Key ids follow KEY_ID_PATTERN (1-64 letters, digits, '.', '_', '-'), as in the file:
+    the codec refuses any other id in a payload before asking the provider, since that id
+    is chosen by whoever can write to Temporal.
+    """
 
     def current(self) -> tuple[str, bytes]:
         """The id and bytes of the key new payloads are encrypted with."""
@@ -135,15 +144,24 @@ class KeyRing:
             raise KeyRingError(f"{source}: keys must be a non-empty list")
         keys = tuple(_parse_key(item, f"{source}: keys[{i}]") for i, item in enumerate(raw_keys))
         ids = [k.key_id for k in keys]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        # Counted once, not `ids.count` per id: a ring of thousands of keys must not take
+        # seconds to read, and every worker reads it again after each rotation.
+        duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
         if duplicates:
             raise KeyRingError(f"{source}: key id {duplicates[0]!r} appears more than once")
         current = document.get("current")
         if not isinstance(current, str) or current not in ids:
             raise KeyRingError(
-                f"{source}: current must be the id of one of its keys ({', '.join(ids)})"
+                f"{source}: current must be the id of one of its keys ({_some(ids)})"
             )
         return cls(current_id=current, keys=keys)
+
+
+def _some(ids: list[str]) -> str:
+    """The last few ids (the newest), so an error about a big ring stays one readable line."""
+    if len(ids) <= MAX_IDS_LISTED:
+        return ", ".join(ids)
+    return f"{', '.join(ids[-MAX_IDS_LISTED:])} and {len(ids) - MAX_IDS_LISTED} older"
 
 
 def _parse_key(item: Any, where: str) -> RingKey:
@@ -261,22 +279,64 @@ def read_ring_file(path: Path, *, private: bool = True) -> KeyRing:
         ) from None
     except OSError as error:
         raise KeyRingError(f"the key ring {path} cannot be read ({error.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        # A directory, a pipe (reading it waits for a writer forever) or a device such as
+        # /dev/zero (endless): none is a ring, and reading one must not hang a worker.
+        raise KeyRingError(
+            f"the key ring {path} is not a regular file; point CLAIMS_KEYS_FILE (or --keys) "
+            "at the ring's JSON file"
+        )
     mode = info.st_mode & 0o777
     if private and mode & 0o077:
         raise KeyRingError(
             f"the key ring {path} is readable by others (mode {mode:o}); run chmod 600 {path}"
         )
+    if private and info.st_uid not in (os.geteuid(), 0):
+        # Whoever owns the ring can rewrite it: a current key they chose would let them
+        # read every claim written from then on. Only this user (or root) may own it.
+        raise KeyRingError(
+            f"the key ring {path} belongs to another user (uid {info.st_uid}); keep the ring "
+            f"in a file of the user the workers run as: chown it, or restore it from backup"
+        )
+    too_big = KeyRingError(f"the key ring {path} is larger than 1 MiB; is it the right file?")
     if info.st_size > MAX_RING_FILE_BYTES:
-        raise KeyRingError(f"the key ring {path} is larger than 1 MiB; is it the right file?")
+        raise too_big
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise KeyRingError(f"the key ring {path} cannot be read ({error})") from None
+        # O_NONBLOCK: should the path become a pipe after the check above, opening it must
+        # not wait; the read is bounded too, whatever the file grew to since stat().
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(descriptor, "rb") as source:
+            if not stat.S_ISREG(os.fstat(source.fileno()).st_mode):
+                raise KeyRingError(f"the key ring {path} is not a regular file")
+            raw = source.read(MAX_RING_FILE_BYTES + 1)
+    except OSError as error:
+        raise KeyRingError(f"the key ring {path} cannot be read ({error.strerror})") from None
+    if len(raw) > MAX_RING_FILE_BYTES:
+        raise too_big
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise KeyRingError(
+            f"the key ring {path} is not UTF-8 text (byte {error.start}); restore it from "
+            "your backup"
+        ) from None
     return KeyRing.parse(text, str(path))
 
 
+def ring_target(path: Path) -> Path:
+    """The file a ring path names, its symlinks followed.
+
+    A ring kept elsewhere (a backed-up volume) and linked from `.temporal/` must be
+    rotated where it lives: replacing the link with a new file would leave the real ring,
+    and every backup and process that reads it, without the new key.
+    """
+    return Path(os.path.realpath(path))
+
+
 def write_ring_file(path: Path, ring: KeyRing) -> None:
-    """Replace `path` with `ring` in one step, readable by its owner only."""
+    """Replace `path` (the file it links to, if a link) with `ring` in one step, readable by
+    its owner only."""
+    path = ring_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=".claims-keys-")
     temporary = Path(name)
@@ -296,9 +356,18 @@ def write_ring_file(path: Path, ring: KeyRing) -> None:
 @contextlib.contextmanager
 def ring_lock(path: Path) -> Iterator[None]:
     """One writer at a time: two rotations at once must not lose either key."""
+    path = ring_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     lock_path = path.with_name(path.name + ".lock")
-    descriptor = os.open(lock_path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        # O_NOFOLLOW: a link planted at the lock's name must not make us create or open
+        # a file elsewhere (the lock is opened for writing).
+        descriptor = os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as error:
+        raise KeyRingError(
+            f"the key ring's lock {lock_path} cannot be opened ({error.strerror}); remove it "
+            "if it is not a plain file, then try again"
+        ) from None
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield
@@ -306,8 +375,19 @@ def ring_lock(path: Path) -> Iterator[None]:
         os.close(descriptor)
 
 
+def _refuse_dangling_link(path: Path) -> None:
+    """A link to a ring that is not there (a volume not mounted, a backup not restored)
+    must not get a new ring of fresh keys: what the old keys encrypted would stay unread."""
+    if path.is_symlink() and not path.exists():
+        raise KeyRingError(
+            f"the key ring {path} links to {path.readlink()}, which does not exist; mount "
+            "or restore the ring there, or point CLAIMS_KEYS_FILE at the ring itself"
+        )
+
+
 def ensure_ring_file(path: Path) -> bool:
     """Create a ring with one key at `path` if there is none; True when it was created."""
+    _refuse_dangling_link(path)
     with ring_lock(path):
         if path.exists():
             read_ring_file(path)  # refuse a loose or broken ring now, not at first payload
@@ -318,6 +398,7 @@ def ensure_ring_file(path: Path) -> bool:
 
 def rotate_ring_file(path: Path) -> tuple[RingKey, KeyRing]:
     """Add a new current key to the ring at `path` (creating the ring if there is none)."""
+    _refuse_dangling_link(path)
     with ring_lock(path):
         ring = read_ring_file(path).rotated() if path.exists() else KeyRing.fresh()
         write_ring_file(path, ring)
