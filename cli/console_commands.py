@@ -45,6 +45,12 @@ async def serve_console() -> None:
         loop.add_signal_handler(signum, stop.set)
     serving = asyncio.create_task(served.server.serve())
     console.print(f"Reviewer console: {served.settings.url} (Ctrl-C stops it)", highlight=False)
+    console.print(
+        f"Codec server for Temporal's web UI and CLI: {served.settings.url}/codec "
+        f"(token in {printable(str(served.settings.codec_token_file))})",
+        highlight=False,
+        soft_wrap=True,
+    )
     stopping = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait({stopping, serving}, return_when=asyncio.FIRST_COMPLETED)
