@@ -24,6 +24,7 @@ import os
 import re
 import secrets
 import socket
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +41,12 @@ from console.settings import ConsoleSettings
 from runtime.codec import PayloadKeyError
 from runtime.errors import UserFacingError
 from runtime.logs import get_logger
+from runtime.text import printable
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_PAYLOADS = 10_000
+# How much of a sender's Origin header a log line quotes.
+MAX_LOGGED_ORIGIN_CHARS = 200
 TOKEN_BYTES = 32
 PREFLIGHT_MAX_AGE_SECONDS = 600
 ALLOWED_HEADERS = "content-type, x-namespace, authorization, authorization-extras"
@@ -72,7 +76,18 @@ def load_or_create_codec_token(path: Path) -> str:
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(descriptor, "w", encoding="ascii") as out:
                 out.write(secrets.token_urlsafe(TOKEN_BYTES) + "\n")
-    mode = path.stat().st_mode & 0o777
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise CodecTokenError(
+            f"the codec token {path} is not a regular file; remove it to make a new token"
+        )
+    if info.st_uid not in (os.geteuid(), 0):
+        # Its owner could write a token of their choosing and read every claim with it.
+        raise CodecTokenError(
+            f"the codec token {path} belongs to another user (uid {info.st_uid}); remove "
+            "it to make a new token"
+        )
+    mode = info.st_mode & 0o777
     if mode & 0o077:
         raise CodecTokenError(
             f"the codec token {path} is readable by others (mode {mode:o}); run "
@@ -129,8 +144,11 @@ def _cors(origin: str | None, console: Console) -> dict[str, str]:
 
 
 def _refused(refusal: Refusal, origin: str | None, headers: Mapping[str, str]) -> JSONResponse:
+    # The sender writes Origin: a header may carry C1 controls (bytes 0x80-0x9f arrive as
+    # those characters) and be kilobytes long; the log line gets it short and printable.
+    logged = None if origin is None else printable(origin[:MAX_LOGGED_ORIGIN_CHARS])
     log.warning(
-        "codec request refused", reason=refusal.reason, status=refusal.status, origin=origin
+        "codec request refused", reason=refusal.reason, status=refusal.status, origin=logged
     )
     return JSONResponse({"error": refusal.message}, refusal.status, headers=dict(headers))
 
@@ -224,7 +242,7 @@ def _check_payload(item: Any, where: str) -> None:
         raise _bad(f"{where}.metadata", "must be an object of base64 strings")
     for key, value in metadata.items():
         if not isinstance(value, str) or not _base64_valid(value):
-            raise _bad(f"{where}.metadata.{str(key)[:64]}", "is not base64")
+            raise _bad(f"{where}.metadata.{printable(str(key)[:64])}", "is not base64")
     data = item.get("data", "")
     if not isinstance(data, str) or not _base64_valid(data):
         raise _bad(f"{where}.data", "is not base64")
