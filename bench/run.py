@@ -7,13 +7,20 @@ Measures, in one run on one server:
   speeds up or slows down during the run does not skew;
 - CPU per workflow, of the server and of this process (worker and client), each side;
 - signal -> resume -> completion latency for claims waiting on a manager (p50, p90);
-- history events and bytes per claim, for an auto-approved and a manually approved one.
+- history events and bytes per claim, for an auto-approved and a manually approved one;
+- the cost of payload encryption (bench/codec_cost.py): claims/s with the codec against
+  without it, in pairs of rounds of their own, and the codec's time per payload.
+
+Every run but the plain side of that comparison encrypts its payloads, as production
+does, with a key ring of its own made for the run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
 import itertools
 import json
 import os
@@ -24,18 +31,30 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from bench.bare import BareWorkflow, noop
+from bench.codec_cost import (
+    TYPICAL_CLAIM,
+    CodecCost,
+    count_encrypted_payloads,
+    time_codec,
+    typical_payload,
+)
+from runtime.client import build_client
+from runtime.codec import EncryptionCodec, encrypted_data_converter
 from runtime.devserver import DevServer
+from runtime.keyring import KeyRing, StaticKeyRing
 from runtime.logs import configure_logging
-from runtime.settings import EXAMPLES_DIR
+from runtime.settings import EXAMPLES_DIR, Settings
 from signals.client import claim_handle
 from starter import start_claim
 from tests.helpers import eventually, sample_claim, settings_in
-from worker import create_worker
+from worker import build_activities, create_worker
 from workflows.claim import Claim
 from workflows.claim_review import ClaimReviewWorkflow
 from workflows.search_attributes import CLI_TYPES
@@ -49,6 +68,9 @@ RESULTS = Path(__file__).parent / "results"
 # claim would be near duplicates of each other, and duplicates go to a person.
 BENCH_CLAIMANTS = 5000
 _claimants = itertools.count()
+# What encryption may cost at most, in percent of claims/s; the summary states it.
+COST_TARGET_PERCENT = 5
+RoundRunner = Callable[[], Awaitable[float]]
 
 
 def bench_records(directory: Path) -> Path:
@@ -97,6 +119,7 @@ class Report:
     auto_history_bytes: int
     manual_history_events: int
     manual_history_bytes: int
+    codec: CodecCost | None = None  # None when the codec comparison was skipped
 
     @property
     def ratio(self) -> float:
@@ -190,34 +213,95 @@ async def history_size(client: Client, claim_id: str) -> tuple[int, int]:
     )
 
 
-async def main(claims: int, rounds: int, latency_samples: int) -> Report:
+async def paired_rounds(
+    server: DevServer, n: int, rounds: int, first: RoundRunner, second: RoundRunner
+) -> tuple[list[Round], list[Round]]:
+    """`rounds` pairs of one round of each side; which side goes first alternates."""
+    firsts: list[Round] = []
+    seconds: list[Round] = []
+    sides = [(firsts, first), (seconds, second)]
+    for _ in range(rounds):
+        for results, run_round in sides:
+            results.append(await measured(server, n, run_round()))
+        sides.reverse()  # the other side goes first in the next pair
+    return firsts, seconds
+
+
+async def encrypted_payloads(client: Client, claim_id: str) -> int:
+    """How many encrypted payloads a finished claim's history holds."""
+    history = await claim_handle(client, claim_id).fetch_history()
+    return sum(count_encrypted_payloads(event) for event in history.events)
+
+
+async def codec_pairs(
+    server: DevServer,
+    workers: contextlib.AsyncExitStack,
+    client: Client,
+    settings: Settings,
+    activities: list[Any],
+    claims: int,
+    rounds: int,
+) -> tuple[list[Round], list[Round]]:
+    """Claims with the codec against claims without it, in pairs of rounds on one server.
+
+    The plain side is a second client (the pydantic converter, no codec) and a worker
+    with the same activities on a task queue of its own.
+    """
+    plain = await build_client(
+        target=server.address, namespace="default", data_converter=pydantic_data_converter
+    )
+    plain_settings = dataclasses.replace(settings, task_queue=f"{settings.task_queue}-plain")
+    await workers.enter_async_context(create_worker(plain, plain_settings, activities=activities))
+    await claims_round(plain, plain_settings.task_queue, 5)  # warm up
+    return await paired_rounds(
+        server,
+        claims,
+        rounds,
+        lambda: claims_round(client, settings.task_queue, claims),
+        lambda: claims_round(plain, plain_settings.task_queue, claims),
+    )
+
+
+async def main(claims: int, rounds: int, latency_samples: int, codec_rounds: int = 0) -> Report:
+    keys = StaticKeyRing(KeyRing.fresh(), "the benchmark's own key ring")
     with tempfile.TemporaryDirectory() as tmp:
         settings = settings_in(Path(tmp), CLAIMS_RECORDS_FILE=str(bench_records(Path(tmp))))
         server = DevServer.headless(Path(tmp) / "bench.db", CLI_TYPES)
-        client = await server.start()
+        client = await server.start(data_converter=encrypted_data_converter(keys))
         bare_queue = f"bare-{uuid.uuid4().hex[:6]}"
         try:
-            async with (
-                create_worker(client, settings),
-                Worker(client, task_queue=bare_queue, workflows=[BareWorkflow], activities=[noop]),
-            ):
+            activities = build_activities(settings)
+            async with contextlib.AsyncExitStack() as workers:
+                await workers.enter_async_context(
+                    create_worker(client, settings, activities=activities)
+                )
+                await workers.enter_async_context(
+                    Worker(
+                        client, task_queue=bare_queue, workflows=[BareWorkflow], activities=[noop]
+                    )
+                )
                 await claims_round(client, settings.task_queue, 5)  # warm up both paths
                 await bare_round(client, bare_queue, 5)
-                ours: list[Round] = []
-                bare: list[Round] = []
-                sides: list[tuple[list[Round], Callable[[], Awaitable[float]]]] = [
-                    (ours, lambda: claims_round(client, settings.task_queue, claims)),
-                    (bare, lambda: bare_round(client, bare_queue, claims)),
-                ]
-                for _ in range(rounds):
-                    for results, run_round in sides:
-                        results.append(await measured(server, claims, run_round()))
-                    sides.reverse()  # the other side goes first in the next pair
+                ours, bare = await paired_rounds(
+                    server,
+                    claims,
+                    rounds,
+                    lambda: claims_round(client, settings.task_queue, claims),
+                    lambda: bare_round(client, bare_queue, claims),
+                )
+                encrypted, unencrypted = (
+                    await codec_pairs(
+                        server, workers, client, settings, activities, claims, codec_rounds
+                    )
+                    if codec_rounds
+                    else ([], [])
+                )
                 latencies = await signal_latencies(client, settings.task_queue, latency_samples)
                 auto = auto_approvable("H")
                 await start_claim(client, auto, settings.task_queue)
                 await claim_handle(client, auto.claim_id).result()
                 auto_size = await history_size(client, auto.claim_id)
+                auto_payloads = await encrypted_payloads(client, auto.claim_id)
                 manual = sample_claim("CLM-1002", claim_id=f"H-{uuid.uuid4().hex[:8]}")
                 await start_claim(client, manual, settings.task_queue)
                 await until_waiting(client, manual.claim_id)
@@ -229,6 +313,17 @@ async def main(claims: int, rounds: int, latency_samples: int) -> Report:
         finally:
             server.stop()
     quantiles = statistics.quantiles(latencies, n=10)
+    codec_cost = None
+    if codec_rounds:
+        codec_cost = CodecCost(
+            encrypted_per_second=[round(r.per_second, 1) for r in encrypted],
+            plain_per_second=[round(r.per_second, 1) for r in unencrypted],
+            encrypted_cpu_ms=median_cpu(encrypted),
+            plain_cpu_ms=median_cpu(unencrypted),
+            # Timed with the server stopped, so the codec has the machine to itself.
+            timing=time_codec(EncryptionCodec(keys), typical_payload(pydantic_data_converter)),
+            payloads_per_claim=auto_payloads,
+        )
     return Report(
         claims=claims,
         rounds=rounds,
@@ -242,6 +337,48 @@ async def main(claims: int, rounds: int, latency_samples: int) -> Report:
         auto_history_bytes=auto_size[1],
         manual_history_events=manual_size[0],
         manual_history_bytes=manual_size[1],
+        codec=codec_cost,
+    )
+
+
+def results_json(report: Report) -> dict[str, object]:
+    """latest.json: the report, its ratio, and the codec's cost where it was measured."""
+    document: dict[str, object] = asdict(report) | {"ratio": round(report.ratio, 2)}
+    if report.codec is not None:
+        document["codec"] = asdict(report.codec) | {
+            "cost_percent": round(report.codec.cost_percent, 1),
+            "pair_costs_percent": report.codec.pair_costs_percent,
+            "round_trip_us": round(report.codec.timing.round_trip_us, 1),
+            "codec_ms_per_claim": round(report.codec.codec_ms_per_claim, 2),
+            "share_of_worker_cpu_percent": _rounded(report.codec.share_of_worker_cpu_percent),
+        }
+    return document
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def print_codec(codec: CodecCost) -> None:
+    timing = codec.timing
+    share = codec.share_of_worker_cpu_percent
+    print(f"claims/s encrypted:       {codec.encrypted_per_second}")
+    print(f"claims/s plain:           {codec.plain_per_second} (no codec, same server)")
+    print(
+        f"encryption cost:          {codec.cost_percent:.1f}% of throughput (median over "
+        f"pairs of rounds {codec.pair_costs_percent}; target under {COST_TARGET_PERCENT}%)"
+    )
+    print(
+        f"CPU per claim (ms):       encrypted {codec.encrypted_cpu_ms}; plain {codec.plain_cpu_ms}"
+    )
+    print(
+        f"codec per payload:        encode {timing.encode_us} µs + decode {timing.decode_us} µs "
+        f"({TYPICAL_CLAIM}: {timing.payload_bytes} bytes, {timing.encrypted_bytes} encrypted)"
+    )
+    print(
+        f"codec per claim:          {codec.payloads_per_claim} encrypted payloads in an "
+        f"auto-approved claim's history ~ {codec.codec_ms_per_claim:.2f} ms"
+        + (f", {share:.1f}% of the worker's CPU per claim" if share is not None else "")
     )
 
 
@@ -250,12 +387,37 @@ def cli() -> None:
     parser.add_argument("--claims", type=int, default=50, help="claims per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--latency-samples", type=int, default=20)
+    parser.add_argument(
+        "--codec-rounds",
+        type=int,
+        default=10,
+        help="pairs of rounds with and without payload encryption (its cost is a few "
+        "percent at most, so it takes more pairs than the bare comparison to see it)",
+    )
+    parser.add_argument(
+        "--no-codec",
+        action="store_true",
+        help="skip the comparison with unencrypted payloads (about half the run's time)",
+    )
     args = parser.parse_args()
     configure_logging("console", "WARNING")
-    report = asyncio.run(main(args.claims, args.rounds, args.latency_samples))
+    codec_rounds = 0 if args.no_codec else args.codec_rounds
+    load_before = round(os.getloadavg()[0], 2)
+    report = asyncio.run(main(args.claims, args.rounds, args.latency_samples, codec_rounds))
+    # Other work on the machine is the main source of noise between rounds: say how much.
+    load_after = round(os.getloadavg()[0], 2)
+    machine = {"cores": os.cpu_count(), "load_average": [load_before, load_after]}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(
-        json.dumps(asdict(report) | {"ratio": round(report.ratio, 2)}, indent=2) + "\n"
+        json.dumps(results_json(report) | {"machine": machine}, indent=2) + "\n"
+    )
+    print(
+        f"machine:                  {machine['cores']} cores, load average "
+        f"{load_before:.1f} before the run, {load_after:.1f} after"
+    )
+    print(
+        "payloads:                 encrypted with AES-256-GCM (the production converter, "
+        "a key ring made for this run) in every run but the plain side of the codec's"
     )
     print(f"claims/s per round:       {report.claims_per_second}")
     print(f"bare workflows/s (same activities, {ACTIVITIES_PER_CLAIM}): {report.bare_per_second}")
@@ -273,6 +435,8 @@ def cli() -> None:
         f"{report.auto_history_bytes} bytes; manual {report.manual_history_events} events / "
         f"{report.manual_history_bytes} bytes"
     )
+    if report.codec is not None:
+        print_codec(report.codec)
 
 
 if __name__ == "__main__":
