@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from runtime.errors import UserFacingError
+from runtime.logs import get_logger
 
 RING_FORMAT = "claims-key-ring/1"
 KEY_BYTES = 32  # AES-256
@@ -43,6 +44,8 @@ MAX_IDS_LISTED = 10
 # A reader re-reads the file at most this often when asked for a key it does not have,
 # so a rotation made by `claims keys rotate` reaches a running worker without a restart.
 RELOAD_INTERVAL_SECONDS = 1.0
+
+log = get_logger("runtime.keyring")
 
 
 class KeyRingError(UserFacingError):
@@ -212,6 +215,7 @@ class FileKeyRing:
         self._lock = threading.Lock()
         self._ring = read_ring_file(path)
         self._stamp = _stamp(path)
+        self._broken: tuple[int, int, int] | None = None
         self._checked = time.monotonic()
 
     def describe(self) -> str:
@@ -224,9 +228,25 @@ class FileKeyRing:
         with self._lock:
             self._checked = now
             stamp = _stamp(self.path)
-            if stamp != self._stamp:
+            if stamp == self._stamp:
+                return
+            try:
                 self._ring = read_ring_file(self.path)
-                self._stamp = stamp
+            except KeyRingError as error:
+                # The file changed into something unreadable: mid-copy (`cp backup ring`
+                # truncates first), chmod'ed loose, or broken by hand. The ring read last
+                # still holds every key it held, so encrypting and decrypting go on with it
+                # rather than failing every claim; the file is tried again next time, and
+                # a restart refuses it until it is fixed.
+                if stamp != self._broken:
+                    self._broken = stamp
+                    log.warning(
+                        "key ring changed but cannot be read; using the ring read before",
+                        path=str(self.path),
+                        error=str(error),
+                    )
+                return
+            self._stamp = stamp
 
     def current(self) -> tuple[str, bytes]:
         self._refresh(force=False)

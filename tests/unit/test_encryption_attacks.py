@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from structlog.testing import capture_logs
 from temporalio.api.common.v1 import Payload
 from typer.testing import CliRunner
 
@@ -24,6 +25,7 @@ from runtime.codec import (
     PayloadKeyError,
 )
 from runtime.keyring import (
+    FileKeyRing,
     KeyRing,
     KeyRingError,
     RingKey,
@@ -252,6 +254,31 @@ def test_a_ring_of_thousands_of_keys_gives_a_short_error(tmp_path: Path) -> None
 
     assert len(str(refused.value)) < 600
     assert keys[-1].key_id in str(refused.value)
+
+
+def test_a_ring_broken_while_running_keeps_the_ring_read_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ring file caught half-copied (`cp backup ring` truncates first): a running
+    worker keeps encrypting and decrypting with the ring it read before, logs it once,
+    and takes the file again once it is whole."""
+    monkeypatch.setattr("runtime.keyring.RELOAD_INTERVAL_SECONDS", 0.0)
+    path = tmp_path / "claims-keys.json"
+    first = KeyRing.fresh()
+    write_ring_file(path, first)
+    keys = FileKeyRing(path)
+    path.write_text(first.to_json()[:40])
+
+    with capture_logs() as logs:
+        assert (first.current_id, first.current_key) == keys.current()
+        assert first.current_key == keys.get(first.current_id)
+        assert None is keys.get("20260101-unknown")
+    assert 1 == len(logs)
+    assert first.current_key.hex() not in str(logs)
+
+    rotated = first.rotated()
+    write_ring_file(path, rotated)
+    assert rotated.current_id == keys.current()[0]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="making a file of another user needs root")
