@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from pathlib import Path
@@ -494,6 +495,34 @@ async def inbox(
     console.print(claims_table(rows, title=f"Waiting for {person} ({approver.role})"))
 
 
+def refuse_to_overwrite(file: Path, *, force: bool) -> None:
+    """An export never replaces a file (or follows a link) unless asked to."""
+    if file.is_dir():
+        raise UserFacingError(f"{said(file)} is a folder; name the file to write")
+    if (file.exists() or file.is_symlink()) and not force:
+        raise UserFacingError(f"{said(file)} already exists; choose another name or add --force")
+
+
+def write_private_file(file: Path, text: str, *, force: bool) -> None:
+    """Write `text` readable by its owner only, in one step: a reader never sees half of it,
+    and a link at `file` is replaced, never followed."""
+    refuse_to_overwrite(file, force=force)
+    try:
+        descriptor, temporary = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.")
+    except OSError as error:
+        raise UserFacingError(
+            f"cannot write in {said(file.parent)}: {error.strerror or error}; "
+            "choose a folder you can write"
+        ) from None
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            out.write(text)
+        Path(temporary).replace(file)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise UserFacingError(f"cannot write {said(file)}: {error.strerror or error}") from None
+
+
 @history_app.command("export")
 @command
 async def history_export(
@@ -507,6 +536,9 @@ async def history_export(
             "keep the file as carefully as the claim itself",
         ),
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="replace FILE if it exists (never done silently)")
+    ] = False,
 ) -> None:
     """Write a claim's event history as JSON, for replay tests and `temporal workflow show`.
 
@@ -515,6 +547,7 @@ async def history_export(
     """
     from history.decoding import decode_history
 
+    refuse_to_overwrite(file, force=force)
     client = await build_client()
     history = await claim_handle(client, claim_id).fetch_history()
     if decrypt:
@@ -525,7 +558,7 @@ async def history_export(
             "when done",
             highlight=False,
         )
-    file.write_text(json.dumps(json.loads(history.to_json()), indent=1))
+    write_private_file(file, json.dumps(json.loads(history.to_json()), indent=1), force=force)
     kind = "decrypted" if decrypt else "encrypted"
     console.print(f"wrote {len(history.events)} events ({kind}) to {said(file)}", highlight=False)
 

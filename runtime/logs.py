@@ -23,6 +23,7 @@ from structlog.typing import EventDict, WrappedLogger
 from temporalio import activity, workflow
 
 from runtime.redact import environment_secrets, redact
+from runtime.text import printable
 
 _TEMPORAL_FIELDS = {
     "temporal_workflow": {"workflow_id", "run_id", "workflow_type", "task_queue"},
@@ -98,6 +99,16 @@ def _redacted_value(value: object, secrets: tuple[str, ...], depth: int = 0) -> 
     return redact(repr(value), secrets)
 
 
+def _printable_values(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    """Console lines print strings as they are, so escapes and controls someone sent (an
+    Origin header, a name) are shown as escapes, never sent to the terminal. Exception
+    text keeps its line breaks; JSON escapes everything already."""
+    return {
+        key: printable(value, multiline=key == "exception") if isinstance(value, str) else value
+        for key, value in event.items()
+    }
+
+
 def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
     """Route stdlib and structlog output through one renderer on stderr."""
     json_output = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
@@ -123,6 +134,7 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
             # redacted too (the console then prints the text instead of its own rendering).
             structlog.processors.format_exc_info,
             SecretRedactor(environment_secrets()),
+            *([] if json_output else [_printable_values]),
             renderer,
         ],
     )
