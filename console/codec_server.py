@@ -253,8 +253,13 @@ def _payloads(body: bytes) -> list[Payload]:
         document = json.loads(body)
     except (ValueError, RecursionError):
         raise _bad("the body", "is not JSON") from None
-    if not isinstance(document, dict) or not isinstance(document.get("payloads"), list):
-        raise _bad("payloads", "is missing or not a list")
+    if not isinstance(document, dict):
+        raise _bad("the body", 'must be an object, {"payloads": [...]}')
+    # Protobuf JSON leaves an empty list out: the temporal CLI asks `{}` for a query
+    # without arguments, which is no payloads, not a mistake.
+    document.setdefault("payloads", [])
+    if not isinstance(document["payloads"], list):
+        raise _bad("payloads", "must be a list")
     items = document["payloads"]
     if len(items) > MAX_PAYLOADS:
         raise Refusal(

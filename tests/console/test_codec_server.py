@@ -288,8 +288,9 @@ async def test_a_body_over_the_limit_is_413(
     ("body", "words"),
     [
         (b"{not json", "the body is not JSON"),
-        (b"[1, 2]", "payloads is missing"),
-        (b'{"payloads": {"a": 1}}', "payloads is missing or not a list"),
+        (b"[1, 2]", "the body must be an object"),
+        (b'{"payloads": {"a": 1}}', "payloads must be a list"),
+        (b'{"payloads": null}', "payloads must be a list"),
         (b'{"payloads": [5]}', "payloads[0] must be an object"),
         (b'{"payloads": [{"data": "!!!"}]}', "payloads[0].data is not base64"),
         (b'{"payloads": [{"data": 5}]}', "payloads[0].data is not base64"),
@@ -396,3 +397,12 @@ def test_a_codec_origin_that_is_not_one_is_refused(value: str) -> None:
     """Anything but scheme://host[:port] is refused, with the form it must take."""
     with pytest.raises(ConsoleSettingsError, match=r"scheme://host\[:port\]"):
         codec_origins({"CLAIMS_CODEC_ORIGINS": value})
+
+
+async def test_a_request_without_payloads_is_answered_with_none(
+    console_client: ConsoleClient, console_settings: ConsoleSettings
+) -> None:
+    """`{}` is what the temporal CLI sends for a query without arguments: no payloads."""
+    async with console_client(temporal()) as http:
+        response = await post(http, "/codec/encode", b"{}", headers(token_of(console_settings)))
+    assert (200, {"payloads": []}) == (response.status_code, response.json())
