@@ -3,23 +3,28 @@
 An error about a claim may quote it: a claimant's name in an activity's message, its
 details, a cause chain, a workflow task that crashes on it. The server (and whoever
 reads its database) must see only ciphertext; these run a real test server and read the
-history as stored, with no codec.
+history as stored, with no codec. A real dev server: a workflow task failing over and
+over would hold up the clock of the shared time-skipping server.
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
+import pytest
 from temporalio import activity, workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ActivityError, ApplicationError
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from runtime.devserver import DevServer
+from tests.helpers import eventually
+
+pytestmark = pytest.mark.integration
 
 SECRET = "Ada Lovelace <ada.lovelace@example.com>"
 CAUSE = "policy of Ada Lovelace not found"
@@ -65,18 +70,19 @@ def _task_failed(events: Sequence[HistoryEvent]) -> bool:
     return any(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED for e in events)
 
 
-async def test_a_failed_run_stores_no_claim_text_in_plain(time_env: WorkflowEnvironment) -> None:
+async def test_a_failed_run_stores_no_claim_text_in_plain(dev_server: DevServer) -> None:
     """Activity failure (message, details, cause) and the workflow's own failure: the stored
     history holds none of the claimant's text, yet the client reads it all back."""
+    client = await dev_server.start()
     queue = f"attack-{uuid.uuid4()}"
     async with Worker(
-        time_env.client,
+        client,
         task_queue=queue,
         workflows=[FailingWorkflow],
         activities=[failing_lookup],
         workflow_runner=UnsandboxedWorkflowRunner(),
     ):
-        handle = await time_env.client.start_workflow(
+        handle = await client.start_workflow(
             FailingWorkflow.run, SECRET, id=f"attack-{uuid.uuid4()}", task_queue=queue
         )
         try:
@@ -94,24 +100,24 @@ async def test_a_failed_run_stores_no_claim_text_in_plain(time_env: WorkflowEnvi
 
 
 async def test_a_crashing_workflow_task_stores_no_claim_text_in_plain(
-    time_env: WorkflowEnvironment,
+    dev_server: DevServer,
 ) -> None:
     """A workflow task failure (a bug, not a decision) quoting the claim: the server's
     WorkflowTaskFailed event carries only ciphertext."""
+    client = await dev_server.start()
     queue = f"attack-{uuid.uuid4()}"
     async with Worker(
-        time_env.client,
+        client,
         task_queue=queue,
         workflows=[CrashingWorkflow],
         workflow_runner=UnsandboxedWorkflowRunner(),
     ):
-        handle = await time_env.client.start_workflow(
+        handle = await client.start_workflow(
             CrashingWorkflow.run, SECRET, id=f"attack-{uuid.uuid4()}", task_queue=queue
         )
-        history = await handle.fetch_history()
-        while not _task_failed(history.events):  # the test server has no long poll
-            await asyncio.sleep(0.05)
-            history = await handle.fetch_history()
+        history = await eventually(
+            handle.fetch_history, lambda h: _task_failed(h.events), what="a failed task"
+        )
         await handle.terminate(reason="the test has seen the task failure")
     stored = history.to_json()
 
