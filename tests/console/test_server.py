@@ -12,8 +12,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from cli.base import command
 from cli.console_commands import register_console_commands
-from cli.main import command
 from console.server import ConsoleServer, build_console
 from console.users import UsersFileError
 from runtime.ports import free_port

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import cli.main
+import cli.action_commands
 from cli.main import app
 from signals.messages import PAYLOADS, HumanAction
 
@@ -27,7 +27,7 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[HumanAction, dict[str, A
         sent = {k: v for k, v in payload.items() if v is not None}
         calls.append((action, sent | ({"key": str(key)} if key else {})))
 
-    monkeypatch.setattr(cli.main, "_act", record)
+    monkeypatch.setattr(cli.action_commands, "_act", record)
     return calls
 
 

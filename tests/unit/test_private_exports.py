@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import write_private_file
+from cli.read_commands import write_private_file
 from runtime.errors import UserFacingError
 from runtime.logs import configure_logging, get_logger
 
