@@ -29,19 +29,32 @@ class AuditFailedError(UserFacingError):
 
 
 async def verify_command(
-    claim_id: Annotated[str | None, typer.Argument(help="claim id, such as CLM-1002")] = None,
+    claim_id: Annotated[
+        str | None, typer.Argument(metavar="CLAIM_ID", help="claim id, such as CLM-1002")
+    ] = None,
     file: Annotated[
         Path | None,
-        typer.Option("--file", help="an exported history (`claims history export`): offline"),
+        typer.Option(
+            "--file",
+            metavar="FILE",
+            help="an exported history (`claims history export`): offline",
+        ),
     ] = None,
     keys: Annotated[
         Path | None,
         typer.Option(
-            "--keys", help="the key ring the file was encrypted with (default: CLAIMS_KEYS_FILE)"
+            "--keys",
+            metavar="FILE",
+            help="the key ring the file was encrypted with (default: CLAIMS_KEYS_FILE)",
         ),
     ] = None,
 ) -> None:
-    """Re-check every signature in a claim's history; exit non-zero on any mismatch."""
+    """Re-check every signature in a claim's history; exit non-zero on any mismatch.
+
+    Example: claims audit verify CLM-1002
+
+    Example: claims audit verify --file CLM-1002.json
+    """
     from history.audit import Verdict, audit_history
     from history.replay import HistoryFileError, load_decoded_history
     from runtime.client import configured_data_converter, ring_file_converter

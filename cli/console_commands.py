@@ -26,7 +26,10 @@ console = Console()
 
 
 async def serve_console() -> None:
-    """Run the reviewer console against TEMPORAL_ADDRESS until SIGINT or SIGTERM."""
+    """Run the reviewer console against TEMPORAL_ADDRESS until SIGINT or SIGTERM.
+
+    Example: claims console
+    """
     from console.server import build_console
     from runtime.client import build_client
 
@@ -62,9 +65,12 @@ async def serve_console() -> None:
 
 
 async def set_password(
-    name: Annotated[str, typer.Argument(help="a person of the approver directory")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="a person of the approver directory")],
 ) -> None:
-    """Set a console password (argon2 hash into the users file, readable by its owner only)."""
+    """Set a console password (argon2 hash into the users file, readable by its owner only).
+
+    Example: claims users set-password maria
+    """
     from activities.review_policy import load_review_policy_file
     from console.settings import ConsoleSettings
     from console.users import check_password_text

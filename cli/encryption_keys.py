@@ -27,8 +27,9 @@ console = Console()
 def rotate() -> None:
     """Add a new encryption key and make it current; older keys stay to read older data.
 
-    Example: claims keys rotate   (the ring is CLAIMS_KEYS_FILE, by default
-    .temporal/claims-keys.json)
+    The ring is CLAIMS_KEYS_FILE, by default .temporal/claims-keys.json.
+
+    Example: claims keys rotate
     """
     try:
         settings = Settings.from_env()

@@ -27,11 +27,12 @@ CommandWrapper = Callable[[Callable[..., Coroutine[Any, Any, None]]], Callable[.
 console = Console()
 
 RECORD_COMMAND = ".venv/bin/python -m tests.histories.record"
-ClaimArg = Annotated[str, typer.Argument(help="claim id, such as CLM-1002")]
+ClaimArg = Annotated[str, typer.Argument(metavar="CLAIM_ID", help="claim id, such as CLM-1002")]
 KeysOption = Annotated[
     Path | None,
     typer.Option(
         "--keys",
+        metavar="FILE",
         help="the key ring the histories were encrypted with (default: CLAIMS_KEYS_FILE); "
         "the replay corpus uses tests/test-keys.json",
     ),
@@ -44,11 +45,14 @@ def file_converter(keys: Path | None) -> DataConverter:
 
 
 async def timeline(
-    claim_id: Annotated[str | None, typer.Argument(help="claim id, such as CLM-1002")] = None,
+    claim_id: Annotated[
+        str | None, typer.Argument(metavar="CLAIM_ID", help="claim id, such as CLM-1002")
+    ] = None,
     file: Annotated[
         Path | None,
         typer.Option(
             "--file",
+            metavar="FILE",
             help="read an exported history (`claims history export`) instead of the server",
         ),
     ] = None,
@@ -56,14 +60,29 @@ async def timeline(
         str | None,
         typer.Option(
             "--run",
+            metavar="RUN_ID",
             help="show this run of the claim (a review that grew long continues as new "
             "runs; the timeline lists them)",
         ),
     ] = None,
     keys: KeysOption = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            metavar="",
+            help="print the rows as a JSON list, for scripts: event_id, at (ISO 8601), "
+            "offset_seconds, kind, description, problem",
+        ),
+    ] = False,
 ) -> None:
-    """Show what happened to a claim, in order: model turns, tools, people, timers, steps."""
-    from cli.timeline import earlier_runs_note, timeline_table
+    """Show what happened to a claim, in order: model turns, tools, people, timers, steps.
+
+    Example: claims timeline CLM-1002
+
+    Example: claims timeline --file CLM-1002.json --json
+    """
+    from cli.timeline import earlier_runs_note, is_what_if_history, timeline_json, timeline_table
     from history.replay import HistoryFileError, load_decoded_history
     from history.runs import EarlierRun, earlier_runs, fetch_run_history, parse_run_id
     from history.timeline import Kind, timeline_rows
@@ -98,8 +117,19 @@ async def timeline(
             f", run {run_id}" if run_id else ""
         )
         earlier, more = await earlier_runs(client, workflow_id, events[0])
+        if is_what_if_history(events):
+            title = f"Timeline of a what-if (dry run): {printable(workflow_id)}" + (
+                f", run {run_id}" if run_id else ""
+            )
     rows = timeline_rows(events)
-    console.print(timeline_table(rows, title=f"{title}: {len(events)} events, {len(rows)} shown"))
+    if as_json:
+        print(timeline_json(rows))
+        return
+    console.print(
+        timeline_table(
+            rows, title=f"{title}: {len(events)} events, {len(rows)} shown", width=console.width
+        )
+    )
     if any(row.kind is Kind.SIGNAL for row in rows):
         console.print(
             Text(
@@ -117,16 +147,21 @@ async def replay(
     files: Annotated[
         list[Path] | None,
         typer.Argument(
+            metavar="FILE...",
             help="history JSON files, from `claims history export` or "
-            "`temporal workflow show --output json`"
+            "`temporal workflow show --output json`",
         ),
     ] = None,
     directory: Annotated[
-        Path | None, typer.Option("--dir", help="replay every *.json file in this folder")
+        Path | None,
+        typer.Option("--dir", metavar="FOLDER", help="replay every *.json file in this folder"),
     ] = None,
     keys: KeysOption = None,
 ) -> None:
-    """Replay exported histories against today's workflow code; fail if any would not resume."""
+    """Replay exported histories against today's workflow code; fail if any would not resume.
+
+    Example: claims replay --dir tests/histories --keys tests/test-keys.json
+    """
     from history.replay import describe, history_paths, replay_files
 
     if directory is not None and not directory.is_dir():
@@ -163,14 +198,19 @@ async def replay(
 
 async def rollback(
     claim_id: ClaimArg,
-    to_version: Annotated[int, typer.Option("--to-version", help="version to go back to")],
-    reason: Annotated[str, typer.Option(help="why, kept with the reset")],
+    to_version: Annotated[
+        int, typer.Option("--to-version", metavar="N", help="version to go back to")
+    ],
+    reason: Annotated[str, typer.Option(metavar="TEXT", help="why, kept with the reset")],
     reapply_signals: Annotated[
         bool,
         typer.Option(help="replay the signals and updates received after that version"),
     ] = False,
 ) -> None:
-    """Reset a claim to a version (Temporal reset); the agent re-runs from there."""
+    """Reset a claim to a version (Temporal reset); the agent re-runs from there.
+
+    Example: claims rollback CLM-1004 --to-version 7 --reason "wrong reject"
+    """
     from cli.rewind import rolled_back
     from history.rollback import rollback as roll_back
 
@@ -181,16 +221,26 @@ async def rollback(
 
 async def fork(
     claim_id: ClaimArg,
-    at_version: Annotated[int, typer.Option("--at-version", help="version to start from")],
+    at_version: Annotated[
+        int, typer.Option("--at-version", metavar="N", help="version to start from")
+    ],
     llm: Annotated[
-        str | None, typer.Option(help="model for the rerun, like CLAIMS_LLM (openai:<model>)")
+        str | None,
+        typer.Option(
+            metavar="MODEL", help="model for the rerun, like CLAIMS_LLM (openai:MODEL_NAME)"
+        ),
     ] = None,
     settings_: Annotated[
         list[str] | None,
-        typer.Option("--set", help="review policy change, e.g. auto_approval_limit=2000"),
+        typer.Option(
+            "--set", metavar="KEY=VALUE", help="review policy change, e.g. auto_approval_limit=2000"
+        ),
     ] = None,
 ) -> None:
-    """Rerun a claim from a version under other conditions, as a dry run, and compare."""
+    """Rerun a claim from a version under other conditions, as a dry run, and compare.
+
+    Example: claims fork CLM-1002 --at-version 1 --set auto_approval_limit=2000
+    """
     from activities.review_policy import load_review_policy_file
     from cli.rewind import comparison
     from history.fork import check_overrides, parse_overrides
@@ -211,7 +261,9 @@ async def fork(
     console.print(comparison(result))
     shown = printable(result.workflow_id.removeprefix("claim-"))
     console.print(
-        Text(f"Inspect it: claims show {shown} (side effects were recorded, not executed)")
+        Text(
+            f"Inspect it: claims show {shown} (a dry run: side effects were recorded, not executed)"
+        )
     )
 
 

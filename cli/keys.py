@@ -42,12 +42,20 @@ DEFAULT_KEY_DIR = Path("~/.claims")
 
 @keys_app.command("new")
 def new_key(
-    name: Annotated[str, typer.Argument(help="your name in the approver directory")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="your name in the approver directory")
+    ],
     directory: Annotated[
-        Path, typer.Option("--dir", help="where to write NAME.key (readable by you only)")
+        Path,
+        typer.Option(
+            "--dir", metavar="FOLDER", help="where to write NAME.key (readable by you only)"
+        ),
     ] = DEFAULT_KEY_DIR,
 ) -> None:
-    """Make a key pair: NAME.key stays with you, the public key goes in the approvers file."""
+    """Make a key pair: NAME.key stays with you, the public key goes in the approvers file.
+
+    Example: claims keys new maria
+    """
     try:
         _write_key(name, directory)
     except UserFacingError as error:

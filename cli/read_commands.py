@@ -1,4 +1,8 @@
-"""Reading claims: `status`, `show`, `inbox` and `history export`."""
+"""Reading claims: `status`, `show`, `inbox` and `history export`.
+
+With `--json`, `status` and `inbox` print a list of claims (`ClaimRow.as_json`) and `show`
+the state document; stdout then holds the document alone, notes go to stderr.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from temporalio.client import WorkflowQueryFailedError
+from temporalio.client import Client, WorkflowQueryFailedError
 
 from activities.review_policy import load_review_policy_file
 from cli.base import cli_settings, command, console, err_console, said
 from cli.render import ClaimRow, claims_table, render_state
-from cli.status_query import claims_query, describe_filters, inbox_query, matching_count
+from cli.status_query import (
+    claims_query,
+    current_runs,
+    describe_filters,
+    inbox_query,
+    matching_count,
+)
 from runtime.client import build_client
 from runtime.errors import UserFacingError
 from runtime.text import json_printable
@@ -22,104 +32,177 @@ from signals.client import claim_handle, query_state
 
 app = typer.Typer()
 history_app = typer.Typer(help="Export a claim's event history.", no_args_is_help=True)
-AsOption = Annotated[str, typer.Option("--as", help="your name in the approver directory")]
+AsOption = Annotated[
+    str, typer.Option("--as", metavar="NAME", help="your name in the approver directory")
+]
+LimitOption = Annotated[int, typer.Option(metavar="N", help="most claims to list")]
+JsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        metavar="",
+        help="print a JSON list of claims instead of the table, for scripts: claim_id, "
+        "workflow_id, step, amount (a decimal string), currency, waiting_on, deadline "
+        "(ISO 8601), status, what_if",
+    ),
+]
+
+
+async def _listed(client: Client, query: str, limit: int) -> tuple[list[ClaimRow], int]:
+    """The claims a list query finds, one row per claim, and how many runs it returned."""
+    executions = [execution async for execution in client.list_workflows(query, limit=limit)]
+    runs = await current_runs(client, executions)
+    return [ClaimRow.from_execution(r.execution, r.currency) for r in runs], len(executions)
+
+
+def _print_json(rows: list[ClaimRow]) -> None:
+    """Only the document on stdout, printable whatever the claims hold."""
+    print(json_printable(json.dumps([row.as_json() for row in rows], indent=2)))
 
 
 @app.command()
 @command
 async def status(
-    limit: Annotated[int, typer.Option(help="most claims to list")] = 100,
+    limit: LimitOption = 100,
     step: Annotated[
-        str | None, typer.Option(help="only claims at this step, such as awaiting_manager_approval")
+        str | None,
+        typer.Option(metavar="STEP", help="only claims at this step, such as completed"),
     ] = None,
     assignee: Annotated[
-        str | None, typer.Option(help="only claims waiting on this person or queue")
+        str | None,
+        typer.Option(metavar="NAME", help="only claims waiting on this person or queue"),
     ] = None,
     overdue: Annotated[
-        bool, typer.Option("--overdue", help="only claims waiting on a person past the deadline")
+        bool,
+        typer.Option(
+            "--overdue", metavar="", help="only claims waiting on a person past the deadline"
+        ),
     ] = False,
     running: Annotated[
-        bool, typer.Option("--running/--all", help="only claims still under review, or all")
+        bool,
+        typer.Option("--running/--all", metavar="", help="only claims still under review, or all"),
     ] = False,
+    what_ifs: Annotated[
+        bool,
+        typer.Option(
+            "--what-ifs", metavar="", help="list what-if reruns (`claims fork`) too, as dry runs"
+        ),
+    ] = False,
+    as_json: JsonOption = False,
 ) -> None:
-    """List claims with their step, amount, who they wait on and the deadline."""
-    query = claims_query(step=step, assignee=assignee, overdue=overdue, running_only=running)
-    filters = describe_filters(step=step, assignee=assignee, overdue=overdue, running_only=running)
+    """List claims, one row each: step, amount, who they wait on, the deadline.
+
+    Example: claims status --running
+
+    Example: claims status --step awaiting_manager_approval --json
+    """
+    query = claims_query(
+        step=step, assignee=assignee, overdue=overdue, running_only=running, what_ifs=what_ifs
+    )
+    filters = describe_filters(
+        step=step, assignee=assignee, overdue=overdue, running_only=running, what_ifs=what_ifs
+    )
     client = await build_client()
-    rows = [
-        ClaimRow.from_execution(execution)
-        async for execution in client.list_workflows(query, limit=limit)
-    ]
-    if not rows and filters:
+    rows, fetched = await _listed(client, query, limit)
+    if as_json:
+        _print_json(rows)
+    elif not rows and filters:
         console.print(f"No claims {said(filters)}.", highlight=False)
-        return
-    if not rows:
+    elif not rows:
         console.print("No claims yet. Start one with `claims start examples/claims/CLM-1002.json`.")
-        return
-    console.print(claims_table(rows, title=f"Claims {filters}" if filters else "Claims"))
-    if len(rows) == limit:
+    else:
+        title = f"Claims {filters}" if filters else "Claims"
+        console.print(claims_table(rows, title=title, width=console.width))
+    if fetched == limit:
         total = await matching_count(client, query)
         more = f"{total:,} match" if total is not None else "more may match"
-        console.print(f"Showing the first {limit}; {more}. Raise --limit or narrow the filters.")
+        # Beside a JSON document the note goes to stderr, so stdout stays the document.
+        (err_console if as_json else console).print(
+            f"Showing the first {limit}; {more}. Raise --limit or narrow the filters.",
+            highlight=False,
+        )
 
 
 @app.command()
 @command
 async def show(
-    claim_id: Annotated[str, typer.Argument(help="claim id, such as CLM-1002")],
-    as_json: Annotated[bool, typer.Option("--json", help="print the raw state document")] = False,
+    claim_id: Annotated[str, typer.Argument(metavar="CLAIM_ID", help="claim id, such as CLM-1002")],
+    as_json: Annotated[
+        bool, typer.Option("--json", metavar="", help="print the raw state document (JSON)")
+    ] = False,
+    at_version: Annotated[
+        int | None,
+        typer.Option(
+            "--at-version",
+            metavar="N",
+            help="show the state as it was at version N (rebuilt by replay)",
+        ),
+    ] = None,
     version: Annotated[
-        int | None, typer.Option(help="show the state as it was at this version (by replay)")
+        int | None, typer.Option("--version", hidden=True, help="the old name of --at-version")
     ] = None,
 ) -> None:
-    """Show one claim's state document: step, waits, evidence, trace, transitions, audit."""
+    """Show one claim's state document: step, waits, evidence, trace, transitions, audit.
+
+    Example: claims show CLM-1002
+
+    Example: claims show CLM-1002 --at-version 3 --json
+    """
+    if at_version is not None and version is not None and at_version != version:
+        raise UserFacingError("give the version once, with --at-version")
+    at = at_version if at_version is not None else version
     client = await build_client()
     try:
-        if version is None:
+        if at is None:
             state = await query_state(claim_handle(client, claim_id))
         else:
             from history.replay import state_at_version
 
-            state = await state_at_version(client, claim_id, version)
+            state = await state_at_version(client, claim_id, at)
     except WorkflowQueryFailedError as error:
         raise UserFacingError(f"claim {claim_id} could not answer: {error}") from None
-    if version is not None and not as_json:
+    if as_json:
+        print(json_printable(state.model_dump_json(indent=2)))
+        return
+    if at is not None:
         console.print(
-            f"[bold]As of version {version}[/] (replayed up to the workflow task that reached "
+            f"[bold]As of version {at}[/] (replayed up to the workflow task that reached "
             f"it; versions from that task are included)",
             highlight=False,
         )
-    if as_json:
-        print(json_printable(state.model_dump_json(indent=2)))
-    else:
-        console.print(render_state(state))
+    console.print(render_state(state, width=console.width))
 
 
 @app.command()
 @command
 async def inbox(
     person: AsOption,
-    limit: Annotated[int, typer.Option(help="most claims to list")] = 100,
+    limit: LimitOption = 100,
+    as_json: JsonOption = False,
 ) -> None:
-    """What waits for this person: claims assigned to them or to a queue they serve."""
+    """What waits for a person: claims assigned to them or to a queue they serve.
+
+    Example: claims inbox --as maria
+
+    Example: claims inbox --as maria --json
+    """
     settings = cli_settings()
     policy = load_review_policy_file(settings.approvers_file)
     approver = policy.find(person)
     if approver is None:
         raise UserFacingError(
-            f"'{person}' is not in the approver directory {settings.approvers_file}"
+            f"'{person}' is not in the approver directory {settings.approvers_file}; "
+            "give a name listed there, such as --as maria"
         )
     queues = [level.name for level in policy.escalation_ladder if approver.role in level.roles]
-    query = inbox_query([person, *queues])
-    client = await build_client()
-    rows = [
-        ClaimRow.from_execution(execution)
-        async for execution in client.list_workflows(query, limit=limit)
-    ]
-    if not rows:
+    rows, _ = await _listed(await build_client(), inbox_query([person, *queues]), limit)
+    if as_json:
+        _print_json(rows)
+    elif not rows:
         console.print(f"Nothing waits for {said(person)}.", highlight=False)
-        return
-    console.print(claims_table(rows, title=f"Waiting for {person} ({approver.role})"))
+    else:
+        title = f"Waiting for {person} ({approver.role})"
+        console.print(claims_table(rows, title=title, width=console.width))
 
 
 def refuse_to_overwrite(file: Path, *, force: bool) -> None:
@@ -153,24 +236,28 @@ def write_private_file(file: Path, text: str, *, force: bool) -> None:
 @history_app.command("export")
 @command
 async def history_export(
-    claim_id: str,
-    file: Annotated[Path, typer.Argument(help="where to write the JSON")],
+    claim_id: Annotated[str, typer.Argument(metavar="CLAIM_ID", help="claim id, such as CLM-1002")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="where to write the JSON")],
     decrypt: Annotated[
         bool,
         typer.Option(
             "--decrypt",
+            metavar="",
             help="write every payload decrypted, as plain JSON: personal data in clear; "
             "keep the file as carefully as the claim itself",
         ),
     ] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="replace FILE if it exists (never done silently)")
+        bool,
+        typer.Option("--force", metavar="", help="replace FILE if it exists (never done silently)"),
     ] = False,
 ) -> None:
     """Write a claim's event history as JSON, for replay tests and `temporal workflow show`.
 
     Payloads stay encrypted unless --decrypt is given; `claims replay` and
     `claims timeline --file` read either kind with the key ring.
+
+    Example: claims history export CLM-1002 CLM-1002.json
     """
     from history.decoding import decode_history
 

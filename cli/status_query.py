@@ -9,15 +9,23 @@ Search attributes say where a claim's workflow code last put it. A run terminate
 out or failed outside that code keeps them as they were, so a claim "waiting" is one
 whose run is still running; a run that continued as new is an earlier chapter of a
 claim whose current run is listed on its own, and is never listed.
+
+A rollback (a Temporal reset) starts a new run under the same workflow id and ends the
+one it replaced, so a list query can return two runs of one claim. `current_runs` keeps
+the claim's current run only: one row per claim, and a claim is shown where it is now,
+never where a replaced run left it. What-if reruns (`ClaimWhatIfWorkflow`) are listed
+only when asked for, and always as dry runs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from runtime.errors import UserFacingError
@@ -25,6 +33,9 @@ from runtime.settings import WORKFLOW_TYPE
 from workflows import search_attributes as sa
 from workflows.state import Step
 
+WHAT_IF_WORKFLOW_TYPE = "ClaimWhatIfWorkflow"
+# Memo key a start may carry the claim's currency in; list results include memos.
+CURRENCY_MEMO = "currency"
 RUNNING = "ExecutionStatus = 'Running'"
 NOT_CONTINUED = "ExecutionStatus != 'ContinuedAsNew'"
 
@@ -74,9 +85,13 @@ def claims_query(
     assignee: str | None = None,
     overdue: bool = False,
     running_only: bool = False,
+    what_ifs: bool = False,
     now: datetime | None = None,
 ) -> str:
-    """The visibility query for the filters given; all of them must hold."""
+    """The visibility query for the filters given; all of them must hold.
+
+    With `what_ifs`, dry-run reruns are listed too, under the same filters.
+    """
     at_step = parse_step(step) if step is not None else None
     # A claim is at a step other than a final one, waiting on someone, or overdue only
     # while its run runs: a terminated claim keeps the step and deadline it was stopped at.
@@ -86,10 +101,13 @@ def claims_query(
         or assignee is not None
         or (at_step is not None and not at_step.is_final)
     )
-    conditions = [
-        f"WorkflowType = {quote(WORKFLOW_TYPE, 'workflow type')}",
-        RUNNING if live else NOT_CONTINUED,
-    ]
+    types = (
+        f"WorkflowType IN ({quote(WORKFLOW_TYPE, 'workflow type')}, "
+        f"{quote(WHAT_IF_WORKFLOW_TYPE, 'workflow type')})"
+        if what_ifs
+        else f"WorkflowType = {quote(WORKFLOW_TYPE, 'workflow type')}"
+    )
+    conditions = [types, RUNNING if live else NOT_CONTINUED]
     if at_step is not None:
         conditions.append(f"{sa.CLAIM_STEP.name} = {quote(at_step.value, 'step')}")
     if assignee is not None:
@@ -128,10 +146,15 @@ def step_shown(step: str, status: WorkflowExecutionStatus | None) -> str:
 
 
 def describe_filters(
-    *, step: str | None, assignee: str | None, overdue: bool, running_only: bool
+    *,
+    step: str | None,
+    assignee: str | None,
+    overdue: bool,
+    running_only: bool,
+    what_ifs: bool = False,
 ) -> str:
     """The filters in words, for titles and for 'nothing matches'."""
-    parts = []
+    parts = ["with what-if dry runs"] if what_ifs else []
     if running_only and not overdue:
         parts.append("running")
     if step is not None:
@@ -149,3 +172,60 @@ async def matching_count(client: Client, query: str) -> int | None:
         return (await client.count_workflows(query)).count
     except RPCError:
         return None
+
+
+@dataclass(frozen=True)
+class ListedRun:
+    """A listed run that is its claim's current one, with the claim's currency if known."""
+
+    execution: WorkflowExecution
+    currency: str
+
+
+# Describing runs at once, but not so many that a long listing floods the server.
+_DESCRIBE_AT_ONCE = 8
+# "Claim CLM-1002: 1,250.00 USD expense", the summary every review starts with.
+_SUMMARY_CURRENCY = re.compile(r"^Claim \S+: [\d,]+(?:\.\d+)? ([A-Z]{3})\b")
+
+
+async def current_runs(client: Client, executions: Sequence[WorkflowExecution]) -> list[ListedRun]:
+    """One entry per claim: the listed run that is the claim's current run, in list order.
+
+    A running run is always its claim's current run. A closed one may have been replaced
+    by a rollback: the claim's latest run (by describe) says which, and a claim whose
+    current run is not among the listed (it no longer matches the filters) is left out.
+    The currency comes from the run's memo, else from the summary the review started with.
+    """
+    by_id: dict[str, list[WorkflowExecution]] = {}
+    for execution in executions:
+        by_id.setdefault(execution.id, []).append(execution)
+    gate = asyncio.Semaphore(_DESCRIBE_AT_ONCE)
+
+    async def pick(runs: list[WorkflowExecution]) -> ListedRun | None:
+        running = [r for r in runs if r.status is WorkflowExecutionStatus.RUNNING]
+        memo = await _memo_currency(running[0] if running else runs[0])
+        if running and memo:
+            return ListedRun(running[0], memo)
+        async with gate:
+            try:
+                latest = await client.get_workflow_handle(runs[0].id).describe()
+            except RPCError:
+                return ListedRun((running or runs)[0], memo)
+            summary = await latest.static_summary() or ""
+        current = next((r for r in runs if r.run_id == latest.run_id), None)
+        if current is None:
+            return None
+        found = _SUMMARY_CURRENCY.match(summary)
+        return ListedRun(current, memo or (found.group(1) if found else ""))
+
+    picked = await asyncio.gather(*(pick(runs) for runs in by_id.values()))
+    return [run for run in picked if run is not None]
+
+
+async def _memo_currency(execution: WorkflowExecution) -> str:
+    try:
+        value = await execution.memo_value(CURRENCY_MEMO, default="")
+    # A memo we cannot decode (a key no longer in the ring) is a memo we do without.
+    except Exception:
+        return ""
+    return value if isinstance(value, str) else ""
