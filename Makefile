@@ -9,13 +9,23 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint typecheck unit bench clean
 
+# Quiet unless it fails: one line says what is happening; pip's output goes to
+# $(VENV)/pip.log and is shown only when the install fails.
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
-	touch $(STAMP)
+	@if test -x $(BIN)/python; then \
+	  echo "Updating the packages in $(VENV) (pyproject.toml changed)..."; \
+	else \
+	  echo "Creating $(VENV) and installing packages (about 90 s the first time)..."; \
+	  $(PYTHON) -m venv $(VENV) || { echo "Could not create $(VENV) with $(PYTHON): it needs Python 3.11 or newer with venv (Debian: apt-get install python3-venv), or name another one: make PYTHON=python3.12 ..."; exit 1; }; \
+	fi
+	@$(BIN)/python -m pip install --disable-pip-version-check -e '.[test]' >$(VENV)/pip.log 2>&1 || { \
+	  tail -n 40 $(VENV)/pip.log; \
+	  echo "Installing the packages failed (above: the end of $(VENV)/pip.log); fix the cause, then run make again."; \
+	  exit 1; }
+	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/claims run
+	@$(BIN)/claims run
 
 test: $(STAMP) lint typecheck
 	$(BIN)/pytest

@@ -19,7 +19,7 @@ from runtime.client import configured_data_converter
 from runtime.datadir import ensure_data_paths
 from runtime.devserver import DevServer
 from runtime.keyring import ensure_ring_file
-from runtime.logs import get_logger
+from runtime.logs import configure_logging, get_logger
 from runtime.settings import Settings
 from runtime.telemetry import metrics_runtime
 from runtime.text import printable
@@ -30,6 +30,8 @@ from workflows.search_attributes import CLI_TYPES
 from workflows.state import ClaimState, Step
 
 SETTLE_TIMEOUT_SECONDS = 30.0
+# The worker's and console's log lines, in the data dir: the terminal keeps the summary.
+WORKER_LOG_FILE = "worker.log"
 
 log = get_logger("claims.run")
 
@@ -127,6 +129,10 @@ def print_console(console: Console, served: ConsoleServer) -> None:
 async def run_product(settings: Settings, console: Console) -> None:
     """Run everything until SIGINT or SIGTERM, then stop worker and server in that order."""
     ensure_data_paths(settings, with_server=True)
+    log_file = settings.data_dir / WORKER_LOG_FILE
+    configure_logging(
+        settings.log_format, settings.log_level, log_file=log_file, terminal_level="WARNING"
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -145,7 +151,8 @@ async def run_product(settings: Settings, console: Console) -> None:
         search_attributes=CLI_TYPES,
     )
     console.print(
-        f"Starting Temporal dev server on {server.address} (data: {safe(settings.temporal_db)})",
+        f"Starting the Temporal dev server on {server.address} "
+        f"(data: {safe(settings.temporal_db)})...",
         highlight=False,
         soft_wrap=True,
     )
@@ -164,6 +171,12 @@ async def run_product(settings: Settings, console: Console) -> None:
             runtime=metrics_runtime(settings.metrics_port),
             data_converter=configured_data_converter(),
         )
+        console.print(
+            f"Starting the worker and console (log: {safe(log_file)}; "
+            "only warnings and errors show here)...",
+            highlight=False,
+            soft_wrap=True,
+        )
         served = build_console(
             client,
             env=os.environ,
@@ -175,6 +188,7 @@ async def run_product(settings: Settings, console: Console) -> None:
         async with worker:
             serving = asyncio.create_task(served.server.serve())
             try:
+                console.print("Submitting the sample claims...", highlight=False)
                 claims = load_claims(sorted(settings.sample_claims_dir.glob("*.json")))
                 results = await start_claims(client, claims, settings.task_queue)
                 states = await wait_until_settled(client, [c.claim_id for c in claims])

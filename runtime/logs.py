@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -109,8 +110,24 @@ def _printable_values(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     }
 
 
-def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
-    """Route stdlib and structlog output through one renderer on stderr."""
+class _LogFileHandler(logging.FileHandler):
+    """Our own log file: closed when logging is configured again, unlike anyone else's."""
+
+
+def configure_logging(
+    fmt: str = "auto",
+    level: str = "INFO",
+    *,
+    log_file: Path | None = None,
+    terminal_level: str | None = None,
+) -> None:
+    """Route stdlib and structlog output through one renderer on stderr.
+
+    With `log_file`, every line at `level` goes to that file as JSON (one object a line,
+    for grep and jq), and the terminal gets only lines at `terminal_level` (WARNING by
+    default): `claims run` keeps the worker's progress out of the way of its summary,
+    yet a problem still shows where the person is looking.
+    """
     json_output = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -121,27 +138,22 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
         _redact,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if json_output
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-    )
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            # Exceptions become text here, in both formats, so that their messages are
-            # redacted too (the console then prints the text instead of its own rendering).
-            structlog.processors.format_exc_info,
-            SecretRedactor(environment_secrets()),
-            *([] if json_output else [_printable_values]),
-            renderer,
-        ],
-    )
+    redactor = SecretRedactor(environment_secrets())
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(formatter)
+    handler.setFormatter(_formatter(shared, redactor, json_output=json_output))
+    handlers: list[logging.Handler] = [handler]
+    if log_file is not None:
+        handler.setLevel(terminal_level or logging.WARNING)
+        to_file = _LogFileHandler(log_file, encoding="utf-8")
+        to_file.setFormatter(_formatter(shared, redactor, json_output=True))
+        handlers.append(to_file)
+    elif terminal_level is not None:
+        handler.setLevel(terminal_level)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    for old in root.handlers:
+        if isinstance(old, _LogFileHandler):
+            old.close()
+    root.handlers[:] = handlers
     root.setLevel(level)
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -152,6 +164,29 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
     # The context travels as fields, not as a dict appended to every message.
     workflow.logger.workflow_info_on_message = False
     activity.logger.activity_info_on_message = False
+
+
+def _formatter(
+    shared: list[Any], redactor: SecretRedactor, *, json_output: bool
+) -> logging.Formatter:
+    """One renderer; every line is redacted and, on a terminal, printable, whatever its end."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if json_output
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            # Exceptions become text here, in both formats, so that their messages are
+            # redacted too (the console then prints the text instead of its own rendering).
+            structlog.processors.format_exc_info,
+            redactor,
+            *([] if json_output else [_printable_values]),
+            renderer,
+        ],
+    )
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
