@@ -142,7 +142,13 @@ class InvalidClaimsError(UserFacingError):
     def __init__(self, problems: list[ClaimProblem]) -> None:
         self.problems = problems
         lines = "\n".join(f"  {p}" for p in problems)
-        super().__init__(f"refused {len(problems)} problem(s); no claim was started:\n{lines}")
+        found = (
+            "a claim file has a problem, so no claim was started; fix it and try again:"
+            if len(problems) == 1
+            else f"the claim files have {len(problems)} problems, so no claim was started; "
+            "fix them and try again:"
+        )
+        super().__init__(f"{found}\n{lines}")
 
 
 def validate_claim_json(text: str, source: Path) -> Claim | list[ClaimProblem]:

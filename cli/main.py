@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +19,7 @@ import typer
 
 from cli.action_commands import register_action_commands
 from cli.audit import audit_app, verify_command
-from cli.base import cli_settings, command, console, run_command, said
+from cli.base import cli_settings, command, console, plain_help, run_command, said, use_server
 from cli.console_commands import register_console_commands
 from cli.encryption_keys import register_encryption_key_commands
 from cli.history_commands import register_history_commands
@@ -27,11 +28,81 @@ from cli.read_commands import register_read_commands
 from runtime.client import build_client
 from runtime.datadir import ensure_data_paths
 
+PACKAGE = "claim-review-agent"
+# Commands that run a server, a worker or the console name their own address in their
+# own words; every other command that connects names it once on stderr.
+RUNS_ITS_OWN_WAY = frozenset({"run", "worker", "console"})
+
+ENVIRONMENT = """\b
+Environment:
+  TEMPORAL_ADDRESS    server (localhost:7233); --address wins over it
+  TEMPORAL_NAMESPACE  namespace (default); --namespace wins over it
+  TEMPORAL_API_KEY    API key for Temporal Cloud; TLS and profiles follow
+                      Temporal's env config (TEMPORAL_PROFILE)
+  CLAIMS_DATA_DIR     dev server, ledger and keys (.temporal)
+  CLAIMS_KEYS_FILE    key ring that encrypts claims
+                      (CLAIMS_DATA_DIR/claims-keys.json)
+  CLAIMS_LLM          offline (default) or openai:MODEL with OPENAI_API_KEY
+  CLAIMS_TASK_QUEUE   the worker's task queue (claim-review)
+  CLAIMS_LOG_LEVEL    INFO; CLAIMS_LOG_FORMAT: auto, json or console
+
+\b
+Example:
+  claims status
+  claims --address 127.0.0.1:7233 --namespace default show CLM-1002"""
+
+plain_help()
 app = typer.Typer(
     help="Review insurance and expense claims with a persistent agent on Temporal.",
+    epilog=ENVIRONMENT,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        try:
+            version = metadata.version(PACKAGE)
+        except metadata.PackageNotFoundError:
+            version = "unknown (not installed; run `make install`)"
+        console.print(f"claims {version}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    ctx: typer.Context,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            metavar="HOST:PORT",
+            help="Temporal server to use, instead of TEMPORAL_ADDRESS (default localhost:7233)",
+        ),
+    ] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(
+            "--namespace",
+            metavar="NAME",
+            help="Temporal namespace, instead of TEMPORAL_NAMESPACE (default: default)",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="print the version of claims and exit",
+        ),
+    ] = False,
+) -> None:
+    """Review insurance and expense claims with a persistent agent on Temporal."""
+    use_server(address, namespace, announce=ctx.invoked_subcommand not in RUNS_ITS_OWN_WAY)
+    # A process runs one command; one that runs several (a test) starts each afresh.
+    ctx.call_on_close(lambda: use_server(None, None, announce=False))
 
 
 @app.command()
@@ -62,7 +133,10 @@ def worker() -> None:
 async def start(
     files: Annotated[list[Path], typer.Argument(help="claim JSON files")],
 ) -> None:
-    """Validate claims and start a review for each; nothing starts if any is invalid."""
+    """Validate claims and start a review for each; nothing starts if any is invalid.
+
+    Example: claims start examples/claims/CLM-1002.json
+    """
     from starter import StartStatus, load_claims, start_claims
 
     settings = cli_settings()

@@ -1,10 +1,17 @@
-"""One way to reach Temporal, for the worker, the starter, the CLI and the tests."""
+"""One way to reach Temporal, for the worker, the starter, the CLI and the tests.
+
+A command line names its server once (`claims --address ... --namespace ...`): that
+choice is held here for the process, so every command that connects uses it without
+passing it along, and says where it connected.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -20,10 +27,57 @@ from runtime.keyring import StaticKeyRing, load_key_provider, read_ring_file
 from runtime.settings import Settings
 
 DEFAULT_ADDRESS = "localhost:7233"
+DEFAULT_NAMESPACE = "default"
 
 
 class TemporalUnreachableError(UserFacingError):
     """No Temporal server answered at the configured address."""
+
+
+@dataclass(frozen=True)
+class ConnectionChoice:
+    """Where a client connects when its caller names no server, and who hears of it.
+
+    `target`/`namespace` None fall back to Temporal's env config (TEMPORAL_ADDRESS,
+    TEMPORAL_NAMESPACE, profiles); `on_connect` is told the address and namespace of
+    every client built without an explicit target.
+    """
+
+    target: str | None = None
+    namespace: str | None = None
+    on_connect: Callable[[str, str], None] | None = None
+
+
+_choice = ConnectionChoice()
+
+
+def choose_connection(choice: ConnectionChoice) -> None:
+    """Make `choice` the default of every later `build_client` in this process."""
+    global _choice  # one choice per process, made by its command line
+    _choice = choice
+
+
+def chosen_connection() -> ConnectionChoice:
+    """The choice `build_client` applies to callers that name no server."""
+    return _choice
+
+
+def connection_target(target: str | None = None, namespace: str | None = None) -> tuple[str, str]:
+    """The address and namespace a client built with these arguments would use."""
+    config = _connect_config(target, namespace)
+    return config["target_host"], config.get("namespace") or DEFAULT_NAMESPACE
+
+
+def _connect_config(target: str | None, namespace: str | None) -> dict[str, Any]:
+    config: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
+    target = target if target is not None else _choice.target
+    namespace = namespace if namespace is not None else _choice.namespace
+    if target is not None:
+        config["target_host"] = target
+    if namespace is not None:
+        config["namespace"] = namespace
+    config.setdefault("target_host", DEFAULT_ADDRESS)
+    return config
 
 
 def configured_data_converter(env: Mapping[str, str] | None = None) -> DataConverter:
@@ -47,25 +101,27 @@ async def build_client(
 ) -> Client:
     """Connect using Temporal's env config (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS, API key).
 
-    Payloads are encrypted with the configured key ring unless a converter is given
-    (tests pass one over their own keys).
+    A target or namespace given here wins over the process's `ConnectionChoice`, which
+    wins over the env config. Payloads are encrypted with the configured key ring unless
+    a converter is given (tests pass one over their own keys).
     """
     if data_converter is None:
         data_converter = configured_data_converter()
-    config = ClientConfig.load_client_connect_config()
-    if target is not None:
-        config["target_host"] = target
-    if namespace is not None:
-        config["namespace"] = namespace
-    config.setdefault("target_host", DEFAULT_ADDRESS)
+    named_by_caller = target is not None
+    config = _connect_config(target, namespace)
+    address = config["target_host"]
     try:
-        return await Client.connect(**config, data_converter=data_converter, runtime=runtime)
+        client = await Client.connect(**config, data_converter=data_converter, runtime=runtime)
     except RuntimeError as error:
-        address = config["target_host"]
+        # The transport's own words stay on the chained cause, for a traceback; a person
+        # at a prompt gets the address and the fix.
         raise TemporalUnreachableError(
-            f"cannot reach Temporal at {address} ({error}); start it with `make run`, "
-            "or point TEMPORAL_ADDRESS at a running server"
+            f"cannot reach Temporal at {address}: nothing answered. Start it with "
+            "`make run`, or point --address / TEMPORAL_ADDRESS at your server."
         ) from error
+    if not named_by_caller and _choice.on_connect is not None:
+        _choice.on_connect(address, client.namespace)
+    return client
 
 
 _INDEXED_TYPES = {

@@ -5,6 +5,10 @@ says why. Updates need a running worker; `signal_and_watch` sends the signal ins
 which is durable without one, and watches the audit log for the outcome: for a while
 when a person waits at a terminal, or until it is recorded when the caller must know.
 
+After an accepted action, `settle` follows the claim briefly until it rests, so a person
+learns where it went, not where it was; `closed_claim_answer` says what became of a claim
+that takes no more actions.
+
 Handles are reached by the contract's names (the `state` query, each action's signal and
 update), not through the workflow class: a client that only sends actions loads neither
 the workflow nor the agent and its model libraries.
@@ -15,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
     WorkflowHandle,
+    WorkflowHistoryEventFilterType,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -31,8 +36,14 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from runtime.errors import UserFacingError
 from signals.messages import ActionAccepted, HumanAction
-from workflows.claim import workflow_id_for
-from workflows.state import AuditEntry, ClaimOutcome, ClaimState
+from workflows.claim import money, workflow_id_for
+from workflows.state import (
+    AuditEntry,
+    ClaimOutcome,
+    ClaimState,
+    OutcomeStatus,
+    PendingActionType,
+)
 
 Handle = WorkflowHandle[Any, ClaimOutcome]
 # The query of the external contract that returns the state document.
@@ -47,6 +58,9 @@ WATCH_INTERVAL_SECONDS = 0.2
 QUERY_TIMEOUT = timedelta(seconds=5)
 UPDATE_TIMEOUT = timedelta(seconds=15)
 UPDATE_ATTEMPTS = 3
+# How long a person at a terminal follows an accepted action before being told the claim
+# is still moving: long enough for a payout to execute, short enough to feel immediate.
+SETTLE_SECONDS = 5.0
 
 
 class ActionRefused(UserFacingError):  # noqa: N818 - reads as what happened to the action
@@ -209,3 +223,118 @@ async def _final_receipt(handle: Handle, action: HumanAction, seen: int) -> Sign
         if entry.action == action:
             return SignalReceipt(handle.id, entry, state)
     return SignalReceipt(handle.id, None, state)
+
+
+def at_rest(state: ClaimState) -> bool:
+    """The claim will not move by itself: it is final, or waits for a person, documents,
+    a resume or a fixed configuration (a rate-limit wait ends on its own)."""
+    return state.current_step.is_final or any(
+        wait.type is not PendingActionType.RATE_LIMIT for wait in state.pending_actions
+    )
+
+
+@dataclass(frozen=True)
+class Settled:
+    """Where the claim was last seen after an action, and whether it had come to rest."""
+
+    state: ClaimState | None
+    resting: bool
+    # How long the claim was followed, in seconds.
+    followed: float
+
+
+async def settle(handle: Handle, within: float | None = None) -> Settled:
+    """Follow the claim's state until it rests or `within` seconds (SETTLE_SECONDS) pass.
+
+    Product code, for a person at a terminal: the wait is bounded by the clock on
+    purpose, and a claim still moving at the end is reported as such, not waited for.
+    """
+    loop = asyncio.get_running_loop()
+    within = SETTLE_SECONDS if within is None else within
+    deadline = loop.time() + within
+    last: ClaimState | None = None
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return Settled(last, False, within)
+        try:
+            last = await query_state(handle, min(QUERY_TIMEOUT, timedelta(seconds=remaining)))
+        except (RPCError, WorkflowQueryFailedError):
+            pass
+        else:
+            if at_rest(last):
+                return Settled(last, True, within - max(deadline - loop.time(), 0))
+        await asyncio.sleep(min(WATCH_INTERVAL_SECONDS, max(deadline - loop.time(), 0)))
+
+
+def _when(at: datetime | None) -> str:
+    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if at else "an unknown time"
+
+
+def _decided(outcome: ClaimOutcome) -> str:
+    """Who closed the claim and how, in words: "approved by maria at ..., paid ..."."""
+    from workflows.review_book import AGENT_ACTOR
+
+    who = "automatically" if outcome.decided_by == AGENT_ACTOR else f"by {outcome.decided_by}"
+    verb = {
+        OutcomeStatus.COMPLETED: "approved",
+        OutcomeStatus.REJECTED: "rejected",
+        OutcomeStatus.CANCELLED: "cancelled",
+        OutcomeStatus.NEEDS_HUMAN: "stopped for a person",
+    }[outcome.status]
+    said = f"{verb} {who} at {_when(outcome.decided_at)}"
+    if outcome.status is OutcomeStatus.COMPLETED:
+        said += f", paid {money(outcome.payout_amount)} {outcome.currency}"
+    return said
+
+
+async def _close_event_reason(handle: Handle) -> str:
+    """The reason and identity a termination recorded, when it recorded any."""
+    async for event in handle.fetch_history_events(
+        event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT
+    ):
+        if event.HasField("workflow_execution_terminated_event_attributes"):
+            attributes = event.workflow_execution_terminated_event_attributes
+            return attributes.reason
+    return ""
+
+
+async def closed_claim_answer(client: Client, claim_id: str) -> str | None:
+    """Why the claim takes no actions, in plain words; None while it is still running.
+
+    Reads the outcome of the claim's latest run (who decided, when, what was paid), or
+    how the run ended otherwise; a claim the server does not know is said to be missing,
+    with the server asked, so a wrong TEMPORAL_ADDRESS shows.
+    """
+    handle = claim_handle(client, claim_id)
+    try:
+        described = await handle.describe()
+    except RPCError as error:
+        if error.status is not RPCStatusCode.NOT_FOUND:
+            raise
+        address = client.service_client.config.target_host
+        return (
+            f"no claim {claim_id} on this server (Temporal at {address}, namespace "
+            f"{client.namespace}). List the claims with `claims status`."
+        )
+    status = described.status
+    unchanged = "nothing was changed"
+    run = client.get_workflow_handle(handle.id, run_id=described.run_id, result_type=ClaimOutcome)
+    if status is WorkflowExecutionStatus.COMPLETED:
+        outcome = await run.result(follow_runs=False)
+        return f"{claim_id} is already {outcome.status} ({_decided(outcome)}); {unchanged}"
+    closed = _when(described.close_time)
+    if status is WorkflowExecutionStatus.TERMINATED:
+        reason = await _close_event_reason(run)
+        why = f": {reason}" if reason else ""
+        return f"{claim_id} was terminated at {closed}{why}; {unchanged}"
+    if status is WorkflowExecutionStatus.FAILED:
+        return (
+            f"{claim_id}'s review failed at {closed}; {unchanged}. See what happened with "
+            f"`claims timeline {claim_id}`."
+        )
+    if status is WorkflowExecutionStatus.CANCELED:
+        return f"{claim_id}'s review was cancelled in Temporal at {closed}; {unchanged}"
+    if status is WorkflowExecutionStatus.TIMED_OUT:
+        return f"{claim_id}'s review timed out at {closed}; {unchanged}"
+    return None
