@@ -43,6 +43,7 @@ from history.timeline import decode_payload
 from history.versions import find_version, latest_state, through_task
 from runtime.codec import PayloadKeyError
 from runtime.settings import WORKFLOW_TYPE
+from runtime.text import printable
 from workflows.claim import workflow_id_for
 from workflows.claim_review import ClaimReviewWorkflow
 from workflows.state import ClaimState
@@ -88,7 +89,12 @@ class ReplayReport:
         return self.error is None
 
 
-def load_history(path: Path) -> WorkflowHistory:
+# A what-if's history reads like a review's (timeline, audit); only reviews are replayed
+# against ClaimReviewWorkflow.
+READABLE_TYPES = (WORKFLOW_TYPE, "ClaimWhatIfWorkflow")
+
+
+def load_history(path: Path, *, readable: Sequence[str] = (WORKFLOW_TYPE,)) -> WorkflowHistory:
     """A history from `claims history export` or `temporal workflow show --output json`,
     as stored: encrypted payloads stay encrypted (see `load_decoded_history`)."""
     try:
@@ -116,20 +122,23 @@ def load_history(path: Path) -> WorkflowHistory:
     if not first.HasField("workflow_execution_started_event_attributes"):
         raise HistoryFileError("the history does not begin with the workflow's start")
     started = first.workflow_execution_started_event_attributes
-    if started.workflow_type.name != WORKFLOW_TYPE:
+    if started.workflow_type.name not in readable:
         raise HistoryFileError(
-            f"it is a history of {started.workflow_type.name}, not of {WORKFLOW_TYPE}"
+            f"it is a history of {printable(started.workflow_type.name[:100])}, "
+            f"not of {' or '.join(readable)}"
         )
     return WorkflowHistory(recorded_workflow_id(started, path.stem), history.events)
 
 
-async def load_decoded_history(path: Path, converter: DataConverter) -> WorkflowHistory:
+async def load_decoded_history(
+    path: Path, converter: DataConverter, *, readable: Sequence[str] = (WORKFLOW_TYPE,)
+) -> WorkflowHistory:
     """The history in `path` with every payload decoded by `converter`'s codec.
 
     A history the test server recorded names no workflow id; it is read from the decoded
     claim, which an encrypted history only shows once decoded.
     """
-    history = await decode_history(load_history(path), converter)
+    history = await decode_history(load_history(path, readable=readable), converter)
     started = history.events[0].workflow_execution_started_event_attributes
     return WorkflowHistory(recorded_workflow_id(started, path.stem), history.events)
 
