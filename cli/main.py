@@ -24,6 +24,7 @@ from cli.console_commands import register_console_commands
 from cli.encryption_keys import register_encryption_key_commands
 from cli.history_commands import register_history_commands
 from cli.keys import keys_app
+from cli.new_claim import register_new_claim_command
 from cli.read_commands import register_read_commands
 from runtime.client import build_client
 from runtime.datadir import ensure_data_paths
@@ -149,6 +150,7 @@ async def start(
         )
 
 
+register_new_claim_command(app)
 register_read_commands(app)
 register_action_commands(app)
 register_history_commands(app, command)
