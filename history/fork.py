@@ -93,6 +93,8 @@ async def fork(
                 task_queue=task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 static_summary=f"What-if rerun of {original.workflow_id} at version {version}",
+                # Read by `claims status`, so amounts show their currency without a query.
+                memo={"currency": past.context.claim.currency},
             )
             break
         except WorkflowAlreadyStartedError:
