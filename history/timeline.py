@@ -4,7 +4,9 @@
 matters (the claim arriving, each model turn and tool call, timers, people's signals and
 updates, step changes, the outcome), none for the workflow-task bookkeeping around them.
 Payloads are decoded as JSON, the project's data converter's encoding; whatever comes
-from a payload is cleaned to one short printable line. Rendering is the caller's
+from a payload is cleaned to one short printable line. A history does not say whether
+the workflow refused a signal; given the claim's audit log, the rows of signals say
+whether each was accepted or refused, and why. Rendering is the caller's
 (`cli.timeline` draws a table whose every cell is literal text, so a claimant's or a
 model's words are never read as markup).
 """
@@ -34,11 +36,18 @@ from temporalio.api.history.v1 import HistoryEvent
 from workflows import search_attributes as sa
 from workflows.agent import summarize
 from workflows.evidence import AGENT_TURN as MODEL_ACTIVITY
+from workflows.people import person_key
+from workflows.review_input import printable_name
+from workflows.state import AuditEntry, AuditOutcome
 from workflows.tools import TOOLS
 
 # Who acts, in the order the workflow itself looks for it in a payload.
 ACTOR_FIELDS = ("approver", "operator", "requested_by", "submitted_by")
 TEXT_LIMIT = 160
+REFUSAL_LIMIT = 100
+# An audit entry's time is its workflow task's, kept to the microsecond; history's to the
+# nanosecond.
+_CLOCK_SLACK = timedelta(milliseconds=1)
 
 
 class Kind(StrEnum):
@@ -292,11 +301,20 @@ def _time(event: HistoryEvent) -> datetime:
     return event.event_time.ToDatetime(tzinfo=UTC)
 
 
-def timeline_rows(events: Sequence[HistoryEvent]) -> list[TimelineRow]:
-    """One row per meaningful event of a history, in history order."""
+def timeline_rows(
+    events: Sequence[HistoryEvent], audit_log: Sequence[AuditEntry] | None = None
+) -> list[TimelineRow]:
+    """One row per meaningful event of a history, in history order.
+
+    `audit_log` (the claim's, from its `state` query) marks each signal the workflow
+    recorded as accepted or refused: in the history alone a refused signal looks exactly
+    like an accepted one. Signals it does not find there (a history read from a file, a
+    refusal past the audit log's limit) keep their plain row.
+    """
     if not events:
         return []
     index = _Index.of(events)
+    outcomes = _signal_outcomes(events, audit_log) if audit_log else {}
     start = _time(events[0])
     model_turns = 0
     rows: list[TimelineRow] = []
@@ -315,9 +333,123 @@ def timeline_rows(events: Sequence[HistoryEvent]) -> list[TimelineRow]:
         if described is None:
             continue
         kind, text, problem = described
+        entry = outcomes.get(event.event_id)
+        if entry is not None and kind is Kind.SIGNAL:
+            if entry.outcome is AuditOutcome.REFUSED:
+                text, problem = f"{text} -> refused: {_clean(entry.detail, REFUSAL_LIMIT)}", True
+            else:
+                text = f"{text} -> accepted"
         at = _time(event)
         rows.append(TimelineRow(event.event_id, at, at - start, kind, text, problem))
     return rows
+
+
+# -- what the workflow made of each signal, from the audit log --------------------------
+
+
+@dataclass(frozen=True)
+class _Message:
+    """A signal or an accepted update, and when the workflow can have recorded it."""
+
+    event_id: int
+    action: str
+    actor: str
+    earliest: datetime
+    latest: datetime | None
+
+
+def _signal_outcomes(
+    events: Sequence[HistoryEvent], audit_log: Sequence[AuditEntry]
+) -> dict[int, AuditEntry]:
+    """The audit entry of each signal (and accepted update), by the event that carried it.
+
+    The workflow records every signal it takes, accepted or refused, with its own clock:
+    the start of the workflow task that handled it, the first completed one after the
+    signal (an update's, the last one before its acceptance). Entries are matched in
+    order by action, actor and that time, so a refusal from an earlier run (the audit log
+    is carried across runs) or an operator's cancel through Temporal never lands on a
+    signal. Updates take part so that their entries are not given to a signal of the
+    same name handled in the same task.
+    """
+    task_starts = _completed_task_starts(events)
+    messages: list[_Message] = []
+    for event in events:
+        which = event.WhichOneof("attributes")
+        if which == "workflow_execution_signaled_event_attributes":
+            signal = event.workflow_execution_signaled_event_attributes
+            handled = next((t for i, t in task_starts if i > event.event_id), None)
+            messages.append(
+                _Message(
+                    event.event_id,
+                    printable_name(signal.signal_name),
+                    _actor_key(_first(signal.input)),
+                    _time(event) - _CLOCK_SLACK,
+                    handled + _CLOCK_SLACK if handled else None,
+                )
+            )
+        elif which == "workflow_execution_update_accepted_event_attributes":
+            request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+            before = [t for i, t in task_starts if i < event.event_id]
+            earliest = before[-1] if before else _time(events[0])
+            messages.append(
+                _Message(
+                    event.event_id,
+                    printable_name(request.input.name),
+                    _actor_key(_first(request.input.args)),
+                    earliest - _CLOCK_SLACK,
+                    _time(event) + _CLOCK_SLACK,
+                )
+            )
+    candidates = [
+        e for e in audit_log if e.outcome in (AuditOutcome.ACCEPTED, AuditOutcome.REFUSED)
+    ]
+    taken: set[int] = set()
+    found: dict[int, AuditEntry] = {}
+    for message in messages:
+        for number, entry in enumerate(candidates):
+            if (
+                number not in taken
+                and entry.action == message.action
+                and _actor_key(entry.actor) == message.actor
+                and message.earliest <= _utc(entry.at)
+                and (message.latest is None or _utc(entry.at) <= message.latest)
+            ):
+                taken.add(number)
+                found[message.event_id] = entry
+                break
+    return found
+
+
+def _completed_task_starts(events: Sequence[HistoryEvent]) -> list[tuple[int, datetime]]:
+    """(started event id, start time) of each workflow task that completed, in order:
+    the times the workflow's clock can read."""
+    times = {
+        e.event_id: _time(e) for e in events if e.HasField("workflow_task_started_event_attributes")
+    }
+    starts = []
+    for event in events:
+        if event.HasField("workflow_task_completed_event_attributes"):
+            started = event.workflow_task_completed_event_attributes.started_event_id
+            if started in times:
+                starts.append((started, times[started]))
+    return starts
+
+
+def _actor_key(value: Any) -> str:
+    """Who a payload (or an audit entry) names, as the workflow compares people."""
+    if isinstance(value, str):
+        name = value
+    else:
+        data = _dict(value)
+        name = next(
+            (v for v in (data.get(f) for f in ACTOR_FIELDS) if isinstance(v, str) and v.strip()),
+            "unknown",
+        )
+    return person_key(printable_name(name))
+
+
+def _utc(at: datetime) -> datetime:
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 def _describe(event: HistoryEvent, which: str, index: _Index) -> Described | None:

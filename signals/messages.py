@@ -149,6 +149,23 @@ PAYLOADS: dict[HumanAction, type[Message]] = {
 }
 
 
+# The signal `claims rollback` sends the new run right after the reset, so the claim's
+# audit log says who rolled it back, to which version and why. Not a person's action on
+# the claim: the reset has happened when the run receives it.
+ROLLED_BACK = "rolled_back"
+ROLLBACK_REASON_LIMIT = 500
+
+
+class RolledBackPayload(Message):
+    """`rolled_back`: who reset the claim to which version, and why (`claims rollback`)."""
+
+    operator: PersonName = Field(pattern=NAME_PATTERN)
+    reason: PlainText = Field(min_length=1, max_length=ROLLBACK_REASON_LIMIT)
+    to_version: int = Field(ge=1, strict=True)
+
+    actor_field = "operator"
+
+
 class ActionAccepted(BaseModel):
     """An update's answer: the claim's version and step after the action."""
 

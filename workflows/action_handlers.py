@@ -17,7 +17,7 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from signals.messages import ActionAccepted, HumanAction
+    from signals.messages import ROLLED_BACK, ActionAccepted, HumanAction
     from workflows.desk import ReviewDesk
     from workflows.review_book import ReviewBook
     from workflows.review_input import claimed_actor, printable_name
@@ -81,6 +81,11 @@ class ActionSignals:
     def interrupt(self, *args: Any) -> None:
         """New information; the assessment restarts: `{"operator", "information", "priority"}`."""
         self._desk.signal(HumanAction.INTERRUPT, args)
+
+    @workflow.signal(name=ROLLED_BACK)
+    def rolled_back(self, *args: Any) -> None:
+        """`claims rollback` reset the claim: `{"operator", "reason", "to_version"}`, audited."""
+        self._desk.rolled_back(args)
 
     @workflow.signal(dynamic=True)
     def unknown_signal(self, name: str, args: Sequence[RawValue]) -> None:

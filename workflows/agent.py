@@ -261,8 +261,8 @@ class ClaimAgent:
             error = checked
         else:
             try:
-                # No summary: it would repeat the activity's name, and each summary is one
-                # more payload for the worker to convert on every workflow task.
+                # The summary is the catalogue's fixed wording, never the arguments: it is
+                # what the web UI lists for the call, and it must name no claimant.
                 tool = TOOLS[call.name]
                 result = await workflow.execute_activity(
                     tool.activity,
@@ -270,6 +270,7 @@ class ClaimAgent:
                     result_type=tool.result,
                     start_to_close_timeout=TOOL_TIMEOUT,
                     retry_policy=TOOL_RETRY,
+                    summary=tool.summary,
                 )
             except ActivityError as failure:
                 error = f"{call.name} failed: {failure.cause or failure}"

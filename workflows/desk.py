@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
 
     from signals.messages import (
         PAYLOADS,
+        ROLLED_BACK,
         ActionAccepted,
         CancelPayload,
         DecisionPayload,
@@ -34,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         OperatorPayload,
         ReassignPayload,
         RequestInfoPayload,
+        RolledBackPayload,
         SubmitDocumentPayload,
         edit_changes,
     )
@@ -61,6 +63,8 @@ with workflow.unsafe.imports_passed_through():
 PATCH_SIGNED_ACTIONS = "signed-actions"
 APPROVAL_PRIORITY = 50
 DOCUMENTS_PRIORITY = 30
+# Rollbacks one review records; each is a line of the audit log carried into later runs.
+MAX_ROLLBACKS = 20
 
 
 class Reassess(StrEnum):
@@ -392,6 +396,41 @@ class ReviewDesk:
             version=self._book.state.version,
             current_step=self._book.state.current_step,
             detail=detail,
+        )
+
+    def rolled_back(self, args: Sequence[Any]) -> None:
+        """Record a rollback in the audit log: who reset the claim, to which version, why.
+
+        `claims rollback` sends this to the new run right after the reset. The reset has
+        happened by then, so it is recorded whatever the sender's role, and it is no new
+        version: the claim stands where it stood at the version rolled back to. The same
+        signal sent by hand to a run that no reset made is refused, so no one can write a
+        rollback that never happened into a claim's audit log.
+        """
+        payload = args[0] if args else None
+        refused: str | None = None
+        info = workflow.info()
+        if len(args) != 1:
+            refused = f"invalid payload: {len(args)} inputs; send one JSON object"
+        elif info.original_execution_run_id in ("", info.run_id):
+            refused = (
+                "this run was not made by a rollback; `claims rollback` records its own rollbacks"
+            )
+        elif sum(1 for e in self._book.state.audit_log if e.action == ROLLED_BACK) >= MAX_ROLLBACKS:
+            refused = f"the claim has recorded {MAX_ROLLBACKS} rollbacks, the most it keeps"
+        if refused is None:
+            try:
+                message = RolledBackPayload.model_validate(payload)
+            except ValidationError as invalid:
+                refused = "invalid payload: " + problems(invalid)
+        if refused is not None:
+            self._book.audit(claimed_actor(payload), ROLLED_BACK, AuditOutcome.REFUSED, refused)
+            return
+        self._book.audit(
+            message.operator,
+            ROLLED_BACK,
+            AuditOutcome.ACCEPTED,
+            f"claims rollback to version {message.to_version}: {message.reason}",
         )
 
     def _apply(self, action: HumanAction, message: Message, signature: SignatureCheck) -> str:

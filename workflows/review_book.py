@@ -8,6 +8,7 @@ and the desk for people's actions all write through it.
 
 from __future__ import annotations
 
+import unicodedata
 from decimal import Decimal
 from typing import Any
 
@@ -18,12 +19,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.metrics import record_outcome
     from workflows.state import (
+        AuditEntry,
         AuditOutcome,
         ClaimOutcome,
         ClaimState,
         DecisionKind,
         DecisionRecord,
         OutcomeStatus,
+        PendingAction,
         PendingActionType,
         Step,
     )
@@ -34,6 +37,12 @@ PATCH_RESTING_STEPS = "search-attribute-resting-steps"
 MAX_LISTED_REFUSALS = 100
 MAX_AUDIT_DETAIL = 300
 MAX_TRANSITION_REASON = 300
+# The web UI's current details list this many of the latest refusals, newest first.
+SHOWN_REFUSALS = 3
+SHOWN_ACTOR = 32
+SHOWN_REASON = 120
+# Characters that mean something in the details' Markdown; sender-chosen text escapes them.
+_MARKDOWN = frozenset("\\`*_[]<>|~#!")
 
 
 class ReviewBook:
@@ -46,6 +55,10 @@ class ReviewBook:
     def __init__(self, state: ClaimState, *, hardened: bool) -> None:
         self.state = state
         self.hardened = hardened
+        # The latest refusals, counted ones included, for the web UI; kept out of the state
+        # document, which a refused action never changes but for its audit line. None until
+        # this run refuses something: the audit log (a continued run's too) has them then.
+        self._latest_refusals: list[AuditEntry] | None = None
 
     def transition(self, to: Step, reason: str) -> None:
         """The one way the step changes: version, transition record, search attributes, log."""
@@ -73,6 +86,9 @@ class ReviewBook:
         """
         if self.hardened:
             detail = detail[:MAX_AUDIT_DETAIL]
+        if outcome is AuditOutcome.REFUSED:
+            self._show_refusal(actor, str(action), detail)
+        if self.hardened:
             refused = [e for e in self.state.audit_log if e.outcome is AuditOutcome.REFUSED]
             if outcome is AuditOutcome.REFUSED and len(refused) >= MAX_LISTED_REFUSALS:
                 self.state.refusals_not_listed += 1
@@ -86,6 +102,34 @@ class ReviewBook:
         if outcome is not AuditOutcome.REFUSED:
             extra["actor"] = entry.actor
         workflow.logger.info("%s %s", entry.action, entry.outcome, extra=extra)
+
+    def _show_refusal(self, actor: str, action: str, detail: str) -> None:
+        """Keep the refusal among the latest few and show them in the web UI at once.
+
+        Only the current details change (a query answer, not a command), so a refusal
+        arriving at any point of any review, old ones replaying included, changes nothing
+        that replay checks.
+        """
+        latest = self._latest_refusals = self.latest_refusals()
+        latest.append(
+            AuditEntry(
+                at=workflow.now(),
+                version=self.state.version,
+                actor=actor,
+                action=action,
+                outcome=AuditOutcome.REFUSED,
+                detail=detail[:MAX_AUDIT_DETAIL],
+            )
+        )
+        del latest[:-SHOWN_REFUSALS]
+        self.publish_details()
+
+    def latest_refusals(self) -> list[AuditEntry]:
+        """The last few refusals, oldest first, whether the audit log lists them or not."""
+        if self._latest_refusals is not None:
+            return list(self._latest_refusals)
+        refused = [e for e in self.state.audit_log if e.outcome is AuditOutcome.REFUSED]
+        return refused[-SHOWN_REFUSALS:]
 
     def record_decision(self, actor: str, kind: DecisionKind, comment: str) -> DecisionRecord:
         """A decision joins the context; the agent's own are audited here, people's by the desk."""
@@ -128,12 +172,18 @@ class ReviewBook:
             return str(Step.ASSESSING)
         return str(step)
 
-    def publish(self) -> None:
-        """Mirror where the claim is into search attributes and the UI's current details."""
+    def _wait(self) -> tuple[PendingAction | None, str | None]:
+        """The wait to show (one for a person first) and who it waits on."""
         state = self.state
         wait = next((w for w in state.pending_actions if w.type.needs_a_person), None)
         wait = wait or (state.pending_actions[0] if state.pending_actions else None)
         assignee = (wait.assignee if wait and wait.assignee else None) or state.assignee
+        return wait, assignee
+
+    def publish(self) -> None:
+        """Mirror where the claim is into search attributes and the UI's current details."""
+        state = self.state
+        wait, assignee = self._wait()
         # Only what changed: each upsert is a history event and a visibility write.
         current = workflow.info().typed_search_attributes
         wanted: list[tuple[SearchAttributeKey[Any], Any]] = [
@@ -150,6 +200,14 @@ class ReviewBook:
         ]
         if updates:
             workflow.upsert_search_attributes(updates)
+        self._set_details(wait, assignee)
+
+    def publish_details(self) -> None:
+        """Only the web UI's current details: no command, so safe from any handler."""
+        self._set_details(*self._wait())
+
+    def _set_details(self, wait: PendingAction | None, assignee: str | None) -> None:
+        state = self.state
         details = f"**{state.current_step}** (version {state.version})"
         if state.paused:
             details += " — paused by an operator"
@@ -167,4 +225,38 @@ class ReviewBook:
             )
         if state.context.routing and state.context.routing.reasons:
             details += "\n\nWhy: " + "; ".join(state.context.routing.reasons)
+        details += refusals_markdown(self.latest_refusals(), state.refusals_not_listed)
         workflow.set_current_details(details)
+
+
+def refusals_markdown(latest: list[AuditEntry], not_listed: int = 0) -> str:
+    """The latest refusals as a Markdown block for the current details, newest first.
+
+    A refused signal leaves no mark of its own in the web UI's event list: it looks just
+    like an accepted one. Whatever a sender chose (name, action, the reason quoting it)
+    is shown as one short line of plain text.
+    """
+    if not latest:
+        return ""
+    lines = ["", "", "**Refused lately** (newest first):"]
+    for entry in reversed(latest):
+        lines.append(
+            f"- {entry.at:%Y-%m-%d %H:%M:%S} UTC: {_plain(entry.action, SHOWN_ACTOR)} "
+            f"from {_plain(entry.actor, SHOWN_ACTOR)}: {_plain(entry.detail, SHOWN_REASON)}"
+        )
+    if not_listed == 1:
+        lines.append("- 1 refusal past the audit log's limit was counted, not listed")
+    elif not_listed:
+        lines.append(f"- {not_listed} refusals past the audit log's limit were counted, not listed")
+    return "\n".join(lines)
+
+
+def _plain(text: str, limit: int) -> str:
+    """One printable line of at most `limit` characters, with Markdown's marks escaped."""
+    flat = " ".join(text.split())
+    shown = "".join(
+        c for c in flat if unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Zl", "Zp")
+    )
+    if len(shown) > limit:
+        shown = shown[: limit - 1] + "…"
+    return "".join("\\" + c if c in _MARKDOWN else c for c in shown) or "?"

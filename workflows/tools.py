@@ -110,13 +110,16 @@ class ToolSpec:
     The model sees `name`, `description` and the `args` schema; the workflow runs the tool
     as the activity named `activity`, with `activity_input` (the validated arguments, or a
     richer message built from them and the claim), and files the `result` under the
-    `Evidence` field `evidence_field`.
+    `Evidence` field `evidence_field`. `summary` is what the Temporal web UI and the
+    timeline show for each call: a few plain words, the same for every claim, so that no
+    claimant's data (name, policy number, documents) is ever part of it.
     """
 
     name: str
     args: type[ToolArgs]
     result: type[BaseModel]
     evidence_field: str
+    summary: str
     activity_input: type[BaseModel] | None = None
 
     @property
@@ -134,21 +137,40 @@ class ToolSpec:
         return self.activity_input or self.args
 
 
-LOOKUP_POLICY = ToolSpec("lookup_policy", LookupPolicyArgs, PolicyLookup, "policy")
-CHECK_COVERAGE = ToolSpec("check_coverage", CheckCoverageArgs, CoverageCheck, "coverage")
+LOOKUP_POLICY = ToolSpec(
+    "lookup_policy", LookupPolicyArgs, PolicyLookup, "policy", "Look up the claim's policy"
+)
+CHECK_COVERAGE = ToolSpec(
+    "check_coverage", CheckCoverageArgs, CoverageCheck, "coverage", "Check coverage"
+)
 SEARCH_CLAIM_HISTORY = ToolSpec(
     "search_claim_history",
     SearchClaimHistoryArgs,
     ClaimHistory,
     "history",
+    "Search earlier claims for duplicates",
     activity_input=ClaimHistoryQuery,
 )
-SCREEN_WATCHLIST = ToolSpec("screen_watchlist", ScreenWatchlistArgs, WatchlistScreen, "watchlist")
+SCREEN_WATCHLIST = ToolSpec(
+    "screen_watchlist",
+    ScreenWatchlistArgs,
+    WatchlistScreen,
+    "watchlist",
+    "Screen against the fraud watch-list",
+)
 INVENTORY_DOCUMENTS = ToolSpec(
-    "inventory_documents", InventoryDocumentsArgs, DocumentInventory, "documents"
+    "inventory_documents",
+    InventoryDocumentsArgs,
+    DocumentInventory,
+    "documents",
+    "Check the documents on file",
 )
 CHECK_CURRENCY_LIMIT = ToolSpec(
-    "check_currency_limit", CheckCurrencyLimitArgs, LimitCheck, "limits"
+    "check_currency_limit",
+    CheckCurrencyLimitArgs,
+    LimitCheck,
+    "limits",
+    "Check currency and policy limit",
 )
 
 # The catalogue, in the order the model is offered the tools and the evidence is listed.
