@@ -10,18 +10,25 @@ command, so failures read the same way.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.text import Text
+from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.converter import DataConverter
+from temporalio.service import RPCError
 
 from runtime.client import build_client, configured_data_converter, ring_file_converter
+from runtime.codec import PayloadKeyError
 from runtime.errors import UserFacingError
 from runtime.settings import Settings
 from runtime.text import printable
+
+if TYPE_CHECKING:
+    from workflows.state import AuditEntry
 
 CommandWrapper = Callable[[Callable[..., Coroutine[Any, Any, None]]], Callable[..., None]]
 console = Console()
@@ -95,6 +102,7 @@ async def timeline(
         )
     earlier: list[EarlierRun] = []
     more = False
+    audit_log: list[AuditEntry] | None = None
     if file is not None:
         if run is not None:
             raise UserFacingError(
@@ -117,11 +125,12 @@ async def timeline(
             f", run {run_id}" if run_id else ""
         )
         earlier, more = await earlier_runs(client, workflow_id, events[0])
+        audit_log = await _audit_log(client, workflow_id)
         if is_what_if_history(events):
             title = f"Timeline of a what-if (dry run): {printable(workflow_id)}" + (
                 f", run {run_id}" if run_id else ""
             )
-    rows = timeline_rows(events)
+    rows = timeline_rows(events, audit_log)
     if as_json:
         print(timeline_json(rows))
         return
@@ -130,7 +139,7 @@ async def timeline(
             rows, title=f"{title}: {len(events)} events, {len(rows)} shown", width=console.width
         )
     )
-    if any(row.kind is Kind.SIGNAL for row in rows):
+    if any(row.kind is Kind.SIGNAL for row in rows) and audit_log is None:
         console.print(
             Text(
                 "Signals are checked by the claim when they arrive; whether each was accepted "
@@ -196,6 +205,18 @@ async def replay(
     console.print(f"[green]{replays}[/]", highlight=False)
 
 
+async def _audit_log(client: Client, workflow_id: str) -> list[AuditEntry] | None:
+    """The claim's audit log, which says whether each signal was accepted or refused; None
+    when the claim cannot answer (no worker running): the timeline then says where to look."""
+    from signals.client import query_state
+
+    try:
+        state = await query_state(client.get_workflow_handle(workflow_id), timedelta(seconds=5))
+    except (RPCError, WorkflowQueryFailedError, PayloadKeyError):
+        return None
+    return list(state.audit_log)
+
+
 async def rollback(
     claim_id: ClaimArg,
     to_version: Annotated[
@@ -206,16 +227,26 @@ async def rollback(
         bool,
         typer.Option(help="replay the signals and updates received after that version"),
     ] = False,
+    operator: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            metavar="NAME",
+            help="who rolls back, for the claim's audit log (default: your login name)",
+        ),
+    ] = None,
 ) -> None:
     """Reset a claim to a version (Temporal reset); the agent re-runs from there.
 
-    Example: claims rollback CLM-1004 --to-version 7 --reason "wrong reject"
+    Example: claims rollback CLM-1004 --to-version 7 --reason "wrong reject" --as maria
     """
     from cli.rewind import rolled_back
     from history.rollback import rollback as roll_back
 
     client = await build_client()
-    result = await roll_back(client, claim_id, to_version, reason, reapply_signals)
+    result = await roll_back(
+        client, claim_id, to_version, reason, reapply_signals, operator=operator
+    )
     console.print(Text(rolled_back(claim_id, to_version, result, reapply_signals)))
 
 

@@ -67,4 +67,11 @@ def rolled_back(claim_id: str, version: int, result: RollbackResult, reapply_sig
         )
     if reapply_signals:
         text += " (later signals re-applied)"
+    if result.recorded:
+        text += "; recorded in the claim's audit log as rolled_back, with the reason"
+    else:
+        text += (
+            "; the new run finished before the rollback reached its audit log: the reason "
+            "is kept with the reset in Temporal"
+        )
     return text

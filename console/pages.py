@@ -144,7 +144,7 @@ async def claim_page(request: Request, claim_id: str) -> Response:
     if isinstance(state, str):
         return console.render(request, "missing.html", 404, message=state)
     history = await fetch_decoded_history(console.client, state.workflow_id)
-    rows = timeline_rows(history.events)[-TIMELINE_ROWS:]
+    rows = timeline_rows(history.events, state.audit_log)[-TIMELINE_ROWS:]
     return _claim_page(console, request, person, state, timeline=rows)
 
 

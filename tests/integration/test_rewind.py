@@ -83,7 +83,14 @@ async def test_rollback_reruns_from_a_version_and_refuses_once_paid(
     rejected_run = (await handle.describe()).run_id
 
     rolled = await rollback(client, claim.claim_id, waiting.version, "wrong", False)
-    again = await eventually(state, lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL)
+    # The new run records the rollback in its audit log: who, to which version, why.
+    again = await eventually(
+        state,
+        lambda s: (
+            s.current_step is Step.AWAITING_MANAGER_APPROVAL
+            and [e.action for e in s.audit_log] == ["rolled_back"]
+        ),
+    )
     await act(client, claim.claim_id, HumanAction.APPROVE, {"approver": "maria"})
     paid = await client.get_workflow_handle(handle.id, run_id=rolled.new_run_id).result()
     with pytest.raises(RewindError, match="payout was already issued"):
@@ -91,7 +98,10 @@ async def test_rollback_reruns_from_a_version_and_refuses_once_paid(
 
     assert OutcomeStatus.REJECTED == rejected.status
     assert (False, rejected_run) == (rolled.earlier_run, rolled.reset_run_id)
-    assert (waiting.version, []) == (again.version, again.audit_log)
+    assert (waiting.version, ["rolled_back"]) == (
+        again.version,
+        [e.action for e in again.audit_log],
+    )
     assert "completed" == paid["status"]
     assert 1 == len(Ledger(tmp_path / "ledger.db").payouts_for(claim.claim_id))
 

@@ -406,14 +406,16 @@ def test_the_fabricated_histories_start_tasks_where_the_versions_say() -> None:
         (
             RollbackResult(LATEST, SECOND, f"run {SECOND} (versions 6 to 9)", earlier_run=False),
             False,
-            f"claim-CLM-1002 rolled back to version 7; new run {LATEST}",
+            f"claim-CLM-1002 rolled back to version 7; new run {LATEST}; recorded in the "
+            "claim's audit log as rolled_back, with the reason",
         ),
         (
             RollbackResult(LATEST, FIRST, f"run {FIRST} (versions 1 to 5)", earlier_run=True),
             True,
             f"claim-CLM-1002 rolled back to version 7; new run {LATEST} (version 7 was in the "
             f"earlier run {FIRST} (versions 1 to 5), which was reset; the run that was current "
-            "has ended) (later signals re-applied)",
+            "has ended) (later signals re-applied); recorded in the claim's audit log as "
+            "rolled_back, with the reason",
         ),
     ],
 )
