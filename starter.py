@@ -270,6 +270,8 @@ async def start_claim(client: Client, claim: Claim, task_queue: str) -> StartRes
             # Shown by the UI before decoding too: the claim id, amount and kind, never a name.
             static_summary=f"Claim {claim.claim_id}: {money(claim.amount)} {claim.currency} "
             f"{claim.category}",
+            # Read by `claims status` with the list, so amounts show their currency at once.
+            memo={"currency": claim.currency},
         )
     except WorkflowAlreadyStartedError:
         description = await client.get_workflow_handle(claim.workflow_id).describe()
