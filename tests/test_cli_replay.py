@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli import base, history_commands, main
+from cli import base, history_commands
 from cli.main import app
 from history import replay
 from tests.keys import encrypted_test_converter
@@ -22,7 +22,7 @@ def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     """A runner whose consoles do not wrap, so each file's line stays one line."""
     # The private field, not the `width` property: restoring the property afterwards
     # would pin the console to the width it had then, for every later test.
-    for console in (history_commands.console, main.console, base.err_console):
+    for console in (history_commands.console, base.console, base.err_console):
         monkeypatch.setattr(console, "_width", 400)
     return CliRunner()
 
