@@ -19,11 +19,16 @@ from activities.review_policy import load_review_policy_file
 from cli.base import cli_settings, command, console, err_console, said
 from cli.render import ClaimRow, claims_table, render_state
 from cli.status_query import (
+    MAX_PAGE_SIZE,
+    PAGE_SIZE,
+    PageCursor,
     claims_query,
     current_runs,
     describe_filters,
     inbox_query,
+    list_page,
     matching_count,
+    page_note,
 )
 from runtime.client import build_client
 from runtime.errors import UserFacingError
@@ -35,7 +40,16 @@ history_app = typer.Typer(help="Export a claim's event history.", no_args_is_hel
 AsOption = Annotated[
     str, typer.Option("--as", metavar="NAME", help="your name in the approver directory")
 ]
-LimitOption = Annotated[int, typer.Option(metavar="N", help="most claims to list")]
+LimitOption = Annotated[
+    int, typer.Option(metavar="N", help=f"claims per page, at most {MAX_PAGE_SIZE}")
+]
+PageTokenOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="TOKEN",
+        help="show the page after the one that printed TOKEN (same command, same filters)",
+    ),
+]
 JsonOption = Annotated[
     bool,
     typer.Option(
@@ -48,9 +62,10 @@ JsonOption = Annotated[
 ]
 
 
-async def _listed(client: Client, query: str, limit: int) -> tuple[list[ClaimRow], int]:
-    """The claims a list query finds, one row per claim, and how many runs it returned."""
-    executions = [execution async for execution in client.list_workflows(query, limit=limit)]
+async def _listed(client: Client, query: str, page: PageCursor) -> tuple[list[ClaimRow], int]:
+    """The claims one page of a list query holds, one row per claim, and how many runs
+    the page held; `page.next_token` then says where the next page starts."""
+    executions = await list_page(client, query, page)
     runs = await current_runs(client, executions)
     return [ClaimRow.from_execution(r.execution, r.currency) for r in runs], len(executions)
 
@@ -60,10 +75,23 @@ def _print_json(rows: list[ClaimRow]) -> None:
     print(json_printable(json.dumps([row.as_json() for row in rows], indent=2)))
 
 
+async def _print_page_note(
+    client: Client, query: str, page: PageCursor, fetched: int, *, as_json: bool
+) -> None:
+    """Under a page that is not the whole listing: which claims of how many (one count
+    request), and the token of the next page, whole on a line of its own."""
+    if page.next_token is None and page.offset == 0:
+        return
+    total = await matching_count(client, query)
+    # Beside a JSON document the note goes to stderr, so stdout stays the document.
+    for line in page_note(page, fetched, total):
+        (err_console if as_json else console).print(line, highlight=False, soft_wrap=True)
+
+
 @app.command()
 @command
 async def status(
-    limit: LimitOption = 100,
+    limit: LimitOption = PAGE_SIZE,
     step: Annotated[
         str | None,
         typer.Option(metavar="STEP", help="only claims at this step, such as completed"),
@@ -89,13 +117,18 @@ async def status(
         ),
     ] = False,
     as_json: JsonOption = False,
+    page_token: PageTokenOption = None,
 ) -> None:
     """List claims, one row each: step, amount, who they wait on, the deadline.
+
+    A page at a time, newest first: under a page that is not the whole listing, a note
+    says how many claims match and gives the --page-token of the next page.
 
     Example: claims status --running
 
     Example: claims status --step awaiting_manager_approval --json
     """
+    page = PageCursor.from_options(limit, page_token)
     query = claims_query(
         step=step, assignee=assignee, overdue=overdue, running_only=running, what_ifs=what_ifs
     )
@@ -103,9 +136,11 @@ async def status(
         step=step, assignee=assignee, overdue=overdue, running_only=running, what_ifs=what_ifs
     )
     client = await build_client()
-    rows, fetched = await _listed(client, query, limit)
+    rows, fetched = await _listed(client, query, page)
     if as_json:
         _print_json(rows)
+    elif not rows and page.offset:
+        pass  # the note says the listing ended with the page before
     elif not rows and filters:
         console.print(f"No claims {said(filters)}.", highlight=False)
     elif not rows:
@@ -113,14 +148,7 @@ async def status(
     else:
         title = f"Claims {filters}" if filters else "Claims"
         console.print(claims_table(rows, title=title, width=console.width))
-    if fetched == limit:
-        total = await matching_count(client, query)
-        more = f"{total:,} match" if total is not None else "more may match"
-        # Beside a JSON document the note goes to stderr, so stdout stays the document.
-        (err_console if as_json else console).print(
-            f"Showing the first {limit}; {more}. Raise --limit or narrow the filters.",
-            highlight=False,
-        )
+    await _print_page_note(client, query, page, fetched, as_json=as_json)
 
 
 @app.command()
@@ -177,10 +205,14 @@ async def show(
 @command
 async def inbox(
     person: AsOption,
-    limit: LimitOption = 100,
+    limit: LimitOption = PAGE_SIZE,
     as_json: JsonOption = False,
+    page_token: PageTokenOption = None,
 ) -> None:
     """What waits for a person: claims assigned to them or to a queue they serve.
+
+    A page at a time, newest first, with a note under a page that is not the whole
+    inbox, as `claims status` has.
 
     Example: claims inbox --as maria
 
@@ -195,14 +227,20 @@ async def inbox(
             "give a name listed there, such as --as maria"
         )
     queues = [level.name for level in policy.escalation_ladder if approver.role in level.roles]
-    rows, _ = await _listed(await build_client(), inbox_query([person, *queues]), limit)
+    page = PageCursor.from_options(limit, page_token)
+    query = inbox_query([person, *queues])
+    client = await build_client()
+    rows, fetched = await _listed(client, query, page)
     if as_json:
         _print_json(rows)
+    elif not rows and page.offset:
+        pass  # the note says the inbox ended with the page before
     elif not rows:
         console.print(f"Nothing waits for {said(person)}.", highlight=False)
     else:
         title = f"Waiting for {person} ({approver.role})"
         console.print(claims_table(rows, title=title, width=console.width))
+    await _print_page_note(client, query, page, fetched, as_json=as_json)
 
 
 def refuse_to_overwrite(file: Path, *, force: bool) -> None:

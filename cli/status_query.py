@@ -15,18 +15,24 @@ one it replaced, so a list query can return two runs of one claim. `current_runs
 the claim's current run only: one row per claim, and a claim is shown where it is now,
 never where a replaced run left it. What-if reruns (`ClaimWhatIfWorkflow`) are listed
 only when asked for, and always as dry runs.
+
+A listing is one page (`PageCursor`): ten thousand open claims are not printed, nor
+listed, at once. The first page comes from one list request; a note says how many match
+in all (one count request) and gives the token that starts the next page.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from runtime.errors import UserFacingError
 from runtime.settings import WORKFLOW_TYPE
@@ -229,3 +235,101 @@ async def _memo_currency(execution: WorkflowExecution) -> str:
     except Exception:
         return ""
     return value if isinstance(value, str) else ""
+
+
+# Claims on one page of `claims status` and `claims inbox`: a terminal's worth, at once.
+PAGE_SIZE = 50
+# The most executions Temporal returns for one list request (its default limit).
+MAX_PAGE_SIZE = 1000
+# "120.<server token>": how many runs came before the page, then Temporal's own token.
+_OFFSET_END = "."
+
+
+@dataclass
+class PageCursor:
+    """One page of a listing: how many runs, where it starts and, once listed, where the
+    next one starts (`next_token`, None on the last page).
+
+    `offset` counts the runs of the pages before, so a page can say which claims it shows
+    ("51 to 100 of 10,000"); Temporal's token says where its list request resumes.
+    """
+
+    size: int = PAGE_SIZE
+    offset: int = 0
+    server_token: bytes | None = None
+    next_token: str | None = None
+
+    @classmethod
+    def from_options(cls, size: int, token: str | None) -> PageCursor:
+        """The page `--limit` and `--page-token` ask for; either one wrong is refused."""
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise UserFacingError(
+                f"--limit {size} is out of range; give a page size from 1 to {MAX_PAGE_SIZE}"
+            )
+        if token is None:
+            return cls(size)
+        offset, server_token = parse_page_token(token)
+        return cls(size, offset, server_token)
+
+
+def page_token(offset: int, server_token: bytes) -> str:
+    """The token a person passes back with --page-token: printable, one word."""
+    encoded = base64.urlsafe_b64encode(server_token).decode("ascii").rstrip("=")
+    return f"{offset}{_OFFSET_END}{encoded}"
+
+
+def parse_page_token(token: str) -> tuple[int, bytes]:
+    """The offset and Temporal's token in a --page-token; anything else is refused."""
+    offset, _, encoded = token.strip().partition(_OFFSET_END)
+    try:
+        if not offset.isdigit() or not encoded:
+            raise ValueError(token)
+        return int(offset), base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    except (ValueError, binascii.Error):
+        raise UserFacingError(
+            "this --page-token is not one a listing printed; copy it whole from the note "
+            "under the previous page, or leave it out to start from the first page"
+        ) from None
+
+
+async def list_page(client: Client, query: str, cursor: PageCursor) -> list[WorkflowExecution]:
+    """One list request: the page's runs, newest first; sets `cursor.next_token`."""
+    iterator = client.list_workflows(
+        query, page_size=cursor.size, next_page_token=cursor.server_token
+    )
+    try:
+        await iterator.fetch_next_page()
+    except RPCError as error:
+        if cursor.server_token is None or error.status is not RPCStatusCode.INVALID_ARGUMENT:
+            raise
+        raise UserFacingError(
+            "Temporal did not accept this --page-token; a token only continues the listing "
+            "that printed it, with the same filters: run that command again, or leave the "
+            "token out to start from the first page"
+        ) from None
+    executions = list(iterator.current_page or [])
+    following = iterator.next_page_token
+    cursor.next_token = (
+        page_token(cursor.offset + len(executions), following) if following and executions else None
+    )
+    return executions
+
+
+def page_note(cursor: PageCursor, shown: int, total: int | None) -> list[str]:
+    """What to say under a page: which claims it shows of how many, and how to go on.
+
+    Nothing for a first page that holds every match. `total` None: the server could not
+    count. The token goes on a line of its own, whole, to be copied.
+    """
+    if cursor.next_token is None and cursor.offset == 0:
+        return []
+    of = f" of {total:,}" if total is not None else ""
+    if shown == 0:
+        return [f"No claims after the first {cursor.offset:,}{of}; that page was the last."]
+    where = f"Showing claims {cursor.offset + 1:,} to {cursor.offset + shown:,}{of}"
+    if cursor.next_token is None:
+        return [f"{where}; this is the last page."]
+    return [
+        f"{where}. For the next {cursor.size}, run the same command with",
+        f"  --page-token {cursor.next_token}",
+    ]
