@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench bench-scale clean
 
 # Quiet unless it fails: one line says what is happening; pip's output goes to
 # $(VENV)/pip.log and is shown only when the install fails.
@@ -39,6 +39,11 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# N claims waiting for a person at once (make bench-scale N=1000 for a shorter run).
+N ?= 10000
+bench-scale: $(STAMP)
+	$(BIN)/python -m bench.scale --claims $(N)
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
