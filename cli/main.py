@@ -25,6 +25,7 @@ from cli.encryption_keys import register_encryption_key_commands
 from cli.history_commands import register_history_commands
 from cli.keys import keys_app
 from cli.new_claim import register_new_claim_command
+from cli.patches_command import register_patches_command
 from cli.read_commands import register_read_commands
 from runtime.client import build_client
 from runtime.datadir import ensure_data_paths
@@ -154,6 +155,7 @@ register_new_claim_command(app)
 register_read_commands(app)
 register_action_commands(app)
 register_history_commands(app, command)
+register_patches_command(app)
 register_console_commands(app, command)
 register_encryption_key_commands(keys_app)
 app.add_typer(keys_app, name="keys")
