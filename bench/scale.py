@@ -99,6 +99,7 @@ class ScaleReport:
     console_inbox_seconds: float
     console_inbox_runs: list[float]
     console_inbox_rows: int
+    approvals_seconds: float
     approval_ms_p50: float
     approval_ms_p90: float
     approvals_refused: int
@@ -349,9 +350,11 @@ async def main(claims: int, approvals: int, concurrency: int) -> ScaleReport:
             picker = random.Random(claims)  # noqa: S311 - a sample, not a secret
             sample = picker.sample(range(claims), min(approvals, claims))
             print(f"approving {len(sample):,} claims through updates...", file=sys.stderr)
+            approving = time.perf_counter()
             latencies, failures = await approve_sample(
                 client, [waiting_claim(i).claim_id for i in sample], concurrency
             )
+            approvals_seconds = time.perf_counter() - approving
             rss_after, _ = rss_mb(worker.pid)
         finally:
             if worker is not None and worker.poll() is None:
@@ -374,6 +377,7 @@ async def main(claims: int, approvals: int, concurrency: int) -> ScaleReport:
         console_inbox_seconds=statistics.median(console_runs),
         console_inbox_runs=console_runs,
         console_inbox_rows=console_rows,
+        approvals_seconds=round(approvals_seconds, 1),
         approval_ms_p50=round(percentile(latencies, 0.5), 1) if latencies else 0.0,
         approval_ms_p90=round(percentile(latencies, 0.9), 1) if latencies else 0.0,
         approvals_refused=len(failures),
@@ -422,8 +426,8 @@ def summary(report: ScaleReport) -> list[str]:
             f"console inbox page:       {report.console_inbox_seconds:.2f} s "
             f"({report.console_inbox_rows} rows; runs {report.console_inbox_runs})",
         ),
-        f"approvals through updates: {report.approvals:,}, {report.approval_concurrency} at "
-        f"once, {report.approvals_refused} refused",
+        f"approvals through updates: {report.approvals:,} in {report.approvals_seconds:,.0f} s, "
+        f"{report.approval_concurrency} at once, {report.approvals_refused} refused",
         f"approval latency p50:     {report.approval_ms_p50:.0f} ms",
         judged("approval_ms_p90", f"approval latency p90:     {report.approval_ms_p90:.0f} ms"),
         f"dev server disk:          {report.disk_bytes / 1e6:,.1f} MB "

@@ -46,6 +46,7 @@ def report(**changes: object) -> ScaleReport:
         "console_inbox_seconds": 2.0,
         "console_inbox_runs": [2.0, 2.0, 2.0],
         "console_inbox_rows": 200,
+        "approvals_seconds": 60.0,
         "approval_ms_p50": 400.0,
         "approval_ms_p90": 1000.0,
         "approvals_refused": 0,
