@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -35,7 +36,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.options import ReviewOptions, WhatIfRequest
     from workflows.policy_wait import POLICY_TIMEOUT, load_policy, with_overrides
     from workflows.proposal import no_payment_message, propose
-    from workflows.review_book import AGENT_ACTOR, ReviewBook
+    from workflows.review_book import (
+        AGENT_ACTOR,
+        PATCH_COALESCED_SEARCH_ATTRIBUTES,
+        ReviewBook,
+    )
     from workflows.review_input import printable_name, read_input
     from workflows.routing import RoutingDecision, route_claim
     from workflows.state import (
@@ -82,7 +87,9 @@ class ClaimReviewWorkflow(HumanActionHandlers):
             at=workflow.now(),
             history_length=info.get_current_history_length(),
         )
-        self._book = ReviewBook(state, hardened=hardened)
+        # Read once: a review upserts its search attributes one way from start to end.
+        coalesced = workflow.patched(PATCH_COALESCED_SEARCH_ATTRIBUTES)
+        self._book = ReviewBook(state, hardened=hardened, coalesced=coalesced)
         self._desk = ReviewDesk(self._book, host=self)
         self._agent_task: asyncio.Task[AgentOutcome] | None = None
         self._execution: asyncio.Task[ClaimOutcome] | None = None
@@ -131,7 +138,29 @@ class ClaimReviewWorkflow(HumanActionHandlers):
                 type="WrongWorkflowId",
                 non_retryable=True,
             )
-        return await self._review_until_cancelled(claim, resuming=len(args) == 2)
+        return await self._published(self._review_until_cancelled(claim, resuming=len(args) == 2))
+
+    async def _published(self, review: Awaitable[ClaimOutcome]) -> ClaimOutcome:
+        """The review, its search attributes flushed once per task and before it ends.
+
+        The last flush comes before the run completes, fails or continues as new, as the
+        upserts of an uncoalesced review did; a run dropped from the worker's cache (a
+        cancelled task without a decision) writes nothing.
+        """
+        if not self._book.coalesced:
+            return await review
+        flusher = asyncio.create_task(self._book.keep_published())
+        try:
+            outcome = await review
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            self._book.flush()
+            raise
+        finally:
+            flusher.cancel()
+        self._book.flush()
+        return outcome
 
     async def _review_until_cancelled(self, claim: Claim, *, resuming: bool) -> ClaimOutcome:
         """The review; a Temporal cancellation is an operator's cancel until money moves."""
@@ -472,7 +501,7 @@ class ClaimWhatIfWorkflow(ClaimReviewWorkflow):
 
     @workflow.run
     async def run(self, request: WhatIfRequest) -> ClaimOutcome:
-        return await self._review(request.claim)
+        return await self._published(self._review(request.claim))
 
     @property
     def _dry_run(self) -> bool:

@@ -33,6 +33,9 @@ with workflow.unsafe.imports_passed_through():
 
 AGENT_ACTOR = "claim-review-agent"
 PATCH_RESTING_STEPS = "search-attribute-resting-steps"
+# One search-attribute upsert per workflow task, whatever the task changed; reviews that
+# began before it upsert at every change, as they did.
+PATCH_COALESCED_SEARCH_ATTRIBUTES = "coalesced-search-attributes"
 # The audit log lists this many refusals; later ones are counted (see ClaimState).
 MAX_LISTED_REFUSALS = 100
 MAX_AUDIT_DETAIL = 300
@@ -50,11 +53,16 @@ class ReviewBook:
 
     `hardened` is False only while replaying reviews that began before stored texts and
     listed refusals were bounded; they keep the bookkeeping they started with.
+    `coalesced`: `publish` only notes that the claim changed, and `flush` writes it once
+    per workflow task (see `keep_published`); False for reviews that began before.
     """
 
-    def __init__(self, state: ClaimState, *, hardened: bool) -> None:
+    def __init__(self, state: ClaimState, *, hardened: bool, coalesced: bool = False) -> None:
         self.state = state
         self.hardened = hardened
+        self.coalesced = coalesced
+        self._unpublished = False
+        self._changes = 0
         # The latest refusals, counted ones included, for the web UI; kept out of the state
         # document, which a refused action never changes but for its audit line. None until
         # this run refuses something: the audit log (a continued run's too) has them then.
@@ -181,7 +189,41 @@ class ReviewBook:
         return wait, assignee
 
     def publish(self) -> None:
-        """Mirror where the claim is into search attributes and the UI's current details."""
+        """Mirror where the claim is into search attributes and the UI's current details.
+
+        Coalesced, it only marks the claim as changed: a task that moves the step, the
+        assignee and the deadline one after the other (or takes a burst of signals) then
+        costs one history event and one visibility write instead of one each.
+        """
+        if self.coalesced:
+            self._unpublished = True
+            self._changes += 1
+            return
+        self._upsert_changes()
+
+    def flush(self) -> None:
+        """Write what changed since the last flush, in one upsert (coalesced reviews)."""
+        if self._unpublished:
+            self._unpublished = False
+            self._upsert_changes()
+
+    async def keep_published(self) -> None:
+        """Run beside the review: flush once per workflow task, after everything else in it.
+
+        The SDK has no end-of-task hook, but it checks wait conditions only once nothing
+        else is ready to run. So once something changed, this waits for such a check again
+        and again until a whole turn of the loop changed nothing more (the review woken by
+        a signal, the tasks it started), then writes everything in one upsert.
+        """
+        while True:
+            await workflow.wait_condition(lambda: self._unpublished)
+            seen = -1
+            while seen != self._changes:
+                seen = self._changes
+                await workflow.wait_condition(lambda: True)
+            self.flush()
+
+    def _upsert_changes(self) -> None:
         state = self.state
         wait, assignee = self._wait()
         # Only what changed: each upsert is a history event and a visibility write.

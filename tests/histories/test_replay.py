@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,8 @@ import pytest
 from google.protobuf.message import Message
 from temporalio import workflow
 from temporalio.api.common.v1 import Payload, SearchAttributes
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
@@ -83,7 +85,35 @@ def test_the_corpus_covers_every_path() -> None:
         "continued_as_new_before_signed_actions_patch",
         # Recorded in plain text before payloads were encrypted: still replay.
         *(f"{path}_before_encryption" for path in CURRENT),
+        # Search attributes upserted at every change, before one upsert per task.
+        *(f"{path}_before_coalesced_search_attributes_patch" for path in CURRENT),
     } <= {p.stem for p in HISTORIES}
+
+
+def _claim_upserts_per_task(events: Sequence[HistoryEvent]) -> list[int]:
+    """Upserts of the claim's own search attributes after each completed workflow task.
+
+    The SDK's own upsert of `TemporalChangeVersion`, one per patch, is not counted.
+    """
+    counts: list[int] = []
+    for event in events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            counts.append(0)
+        elif event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
+            if set(fields.indexed_fields) != {"TemporalChangeVersion"}:
+                counts[-1] += 1
+    return counts
+
+
+@pytest.mark.parametrize("name", CURRENT)
+def test_the_current_recordings_upsert_once_per_task_at_most(name: str) -> None:
+    """Whatever a workflow task changed (step, assignee, deadline), one upsert writes it."""
+    path = Path(__file__).parent / f"{name}.json"
+    counts = _claim_upserts_per_task(WorkflowHistory.from_json(name, path.read_text()).events)
+
+    assert sum(counts) > 0
+    assert max(counts) == 1
 
 
 def _payloads(message: Message) -> Iterator[Payload]:
