@@ -72,7 +72,7 @@ def print_summary(
         ClaimRow.from_state(s, "Completed" if s.current_step.is_final else "Running")
         for s in states
     ]
-    console.print(claims_table(rows, title="Sample claims"))
+    console.print(claims_table(rows, title="Sample claims", width=console.width))
     waiting = [s for s in states if s.current_step is Step.AWAITING_MANAGER_APPROVAL]
     address = server.address
     env = "" if server.port == 7233 else f"TEMPORAL_ADDRESS={address} "
