@@ -14,6 +14,11 @@ it, so each delay is matched with the timeout that freed it:
 - a workflow task it had started: the workflow task timeout (10 s, Temporal's default);
 - an activity it had started: the activity's heartbeat timeout (model turns) or its
   start-to-close timeout (tools, payouts, notices), after which another worker retries it.
+A task given back joins the task queue behind every other claim's work: under load, that
+wait can outlast the timeout, and the report shows the two apart where history records
+the timeout (workflow tasks).
+
+Options: --waiting N, --auto N, --workers N, --kill-after N (approvals; default a third).
 """
 
 from __future__ import annotations
@@ -394,9 +399,11 @@ def summary(resumed: list[Resumed]) -> list[str]:
             f"  {cause + ':':34} {causes[cause]:4} tasks, p50 {statistics.median(seconds):5.1f} s, "
             f"max {max(seconds):5.1f} s; timeout {', '.join(limits)}"
         )
-        freed = [task.freed for task in tasks if task.freed is not None]
+        freed = [task for task in tasks if task.freed is not None]
         if freed:
-            line += f", given back after p50 {statistics.median(freed):.1f} s"
+            back = statistics.median(task.freed or 0 for task in freed)
+            queued = statistics.median(task.seconds - (task.freed or 0) for task in freed)
+            line += f"; given back after p50 {back:.1f} s, then queued p50 {queued:.1f} s"
         lines.append(line)
     return lines
 
