@@ -122,10 +122,21 @@ class Report:
     codec: CodecCost | None = None  # None when the codec comparison was skipped
 
     @property
+    def pair_ratios(self) -> list[float]:
+        """Claims/s over bare workflows/s in each pair of rounds, in the order they ran."""
+        pairs = zip(self.claims_per_second, self.bare_per_second, strict=True)
+        return [round(ours / bare, 2) for ours, bare in pairs]
+
+    @property
     def ratio(self) -> float:
         """Median over the pairs of rounds of claims/s over bare workflows/s."""
         pairs = zip(self.claims_per_second, self.bare_per_second, strict=True)
         return statistics.median(ours / bare for ours, bare in pairs)
+
+    @property
+    def ratio_spread(self) -> tuple[float, float]:
+        """The lowest and highest pair's ratio: how far one pair of rounds can be trusted."""
+        return min(self.pair_ratios), max(self.pair_ratios)
 
 
 def process_cpu_seconds(pid: int | None) -> float | None:
@@ -343,7 +354,11 @@ async def main(claims: int, rounds: int, latency_samples: int, codec_rounds: int
 
 def results_json(report: Report) -> dict[str, object]:
     """latest.json: the report, its ratio, and the codec's cost where it was measured."""
-    document: dict[str, object] = asdict(report) | {"ratio": round(report.ratio, 2)}
+    document: dict[str, object] = asdict(report) | {
+        "ratio": round(report.ratio, 2),
+        "pair_ratios": report.pair_ratios,
+        "ratio_spread": list(report.ratio_spread),
+    }
     if report.codec is not None:
         document["codec"] = asdict(report.codec) | {
             "cost_percent": round(report.codec.cost_percent, 1),
@@ -421,7 +436,11 @@ def cli() -> None:
     )
     print(f"claims/s per round:       {report.claims_per_second}")
     print(f"bare workflows/s (same activities, {ACTIVITIES_PER_CLAIM}): {report.bare_per_second}")
-    print(f"median ratio claims/bare: {report.ratio:.2f} (over pairs of rounds)")
+    low, high = report.ratio_spread
+    print(
+        f"median ratio claims/bare: {report.ratio:.2f} over {len(report.pair_ratios)} pairs of "
+        f"rounds (spread {low:.2f} to {high:.2f}; each pair's: {report.pair_ratios})"
+    )
     print(
         f"CPU per workflow (ms):    claim {report.claims_cpu_ms}; bare {report.bare_cpu_ms} "
         "(median; worker = this process, with the client)"
