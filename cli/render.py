@@ -489,7 +489,13 @@ def signature_mark(entry: AuditEntry) -> Text:
 
 
 def print_error(console: Console, message: str) -> None:
-    """One error, which may quote input: printable, never markup, its own lines kept."""
+    """One error, which may quote input: printable, never markup, its own lines kept.
+
+    Never folded by us: a path or a command in it stays whole for copying, and the
+    terminal wraps long lines itself.
+    """
     console.print(
-        f"[bold red]error:[/] {escape(printable(message, multiline=True))}", highlight=False
+        f"[bold red]error:[/] {escape(printable(message, multiline=True))}",
+        highlight=False,
+        soft_wrap=True,
     )
