@@ -66,7 +66,10 @@ def test_manual_approval_reads_from_claim_to_payout() -> None:
     markers = described(rows, Kind.MARKER)
     assert "code version marker search-attribute-resting-steps" in markers
     assert all(m.startswith("code version marker ") for m in markers), markers
-    assert sorted(TOOLS) == sorted(d.split(" -> ")[0] for d in described(rows, Kind.TOOL))
+    # Each tool call reads "name: summary -> result", the summary from the tool catalogue.
+    assert sorted(f"{name}: {tool.summary}" for name, tool in TOOLS.items()) == sorted(
+        d.split(" -> ")[0] for d in described(rows, Kind.TOOL)
+    )
     assert all(" -> done in " in d for d in described(rows, Kind.TOOL))
     assert ["model turn 1", "model turn 2"] == [
         d.split(" -> ")[0] for d in described(rows, Kind.MODEL)
