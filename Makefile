@@ -27,8 +27,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	@$(BIN)/claims run
 
+# Two pytest processes: most tests wait on servers and timers, so two share two cores well.
 test: $(STAMP) lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
