@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from cli.base import KeysOption, file_converter
 from runtime.errors import UserFacingError
 from runtime.text import printable
 
@@ -40,14 +41,7 @@ async def verify_command(
             help="an exported history (`claims history export`): offline",
         ),
     ] = None,
-    keys: Annotated[
-        Path | None,
-        typer.Option(
-            "--keys",
-            metavar="FILE",
-            help="the key ring the file was encrypted with (default: CLAIMS_KEYS_FILE)",
-        ),
-    ] = None,
+    keys: KeysOption = None,
 ) -> None:
     """Re-check every signature in a claim's history; exit non-zero on any mismatch.
 
@@ -57,7 +51,6 @@ async def verify_command(
     """
     from history.audit import Verdict, audit_history
     from history.replay import HistoryFileError, load_decoded_history
-    from runtime.client import configured_data_converter, ring_file_converter
 
     if (claim_id is None) == (file is None):
         raise UserFacingError(
@@ -66,8 +59,7 @@ async def verify_command(
         )
     if file is not None:
         try:
-            converter = ring_file_converter(keys) if keys else configured_data_converter()
-            history = await load_decoded_history(file, converter)
+            history = await load_decoded_history(file, file_converter(keys))
         except HistoryFileError as error:
             raise UserFacingError(
                 f"{file}: {error}; export one with `claims history export CLAIM_ID FILE`"

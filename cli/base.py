@@ -11,15 +11,23 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 
 from cli.render import print_error
-from runtime.client import ConnectionChoice, choose_connection, connection_target
+from runtime.client import (
+    ConnectionChoice,
+    choose_connection,
+    configured_data_converter,
+    connection_target,
+    ring_file_converter,
+)
 from runtime.errors import UserFacingError
 from runtime.logs import configure_logging
 from runtime.settings import Settings
@@ -149,3 +157,19 @@ def plain_help() -> None:
     TyperArgument._usage_display_name = argument_usage  # type: ignore[method-assign]
     TyperArgument.display_name_raw = property(argument_name)  # type: ignore[assignment,method-assign]
     TyperOption._plain_help = True  # type: ignore[attr-defined]
+
+
+KeysOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--keys",
+        metavar="FILE",
+        help="the key ring the history files were encrypted with (default: CLAIMS_KEYS_FILE); "
+        "the replay corpus uses tests/test-keys.json",
+    ),
+]
+
+
+def file_converter(keys: Path | None) -> DataConverter:
+    """The converter that reads exported histories: the named ring, or the configured one."""
+    return ring_file_converter(keys) if keys is not None else configured_data_converter()

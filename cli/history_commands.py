@@ -18,10 +18,10 @@ import typer
 from rich.console import Console
 from rich.text import Text
 from temporalio.client import Client, WorkflowQueryFailedError
-from temporalio.converter import DataConverter
 from temporalio.service import RPCError
 
-from runtime.client import build_client, configured_data_converter, ring_file_converter
+from cli.base import KeysOption, file_converter
+from runtime.client import build_client
 from runtime.codec import PayloadKeyError
 from runtime.errors import UserFacingError
 from runtime.settings import Settings
@@ -35,20 +35,6 @@ console = Console()
 
 RECORD_COMMAND = ".venv/bin/python -m tests.histories.record"
 ClaimArg = Annotated[str, typer.Argument(metavar="CLAIM_ID", help="claim id, such as CLM-1002")]
-KeysOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--keys",
-        metavar="FILE",
-        help="the key ring the histories were encrypted with (default: CLAIMS_KEYS_FILE); "
-        "the replay corpus uses tests/test-keys.json",
-    ),
-]
-
-
-def file_converter(keys: Path | None) -> DataConverter:
-    """The converter that reads exported histories: the named ring, or the configured one."""
-    return ring_file_converter(keys) if keys is not None else configured_data_converter()
 
 
 async def timeline(

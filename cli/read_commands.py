@@ -137,17 +137,16 @@ async def status(
     )
     client = await build_client()
     rows, fetched = await _listed(client, query, page)
+    # Past the first page, an empty one is explained by the note below the listing.
     if as_json:
         _print_json(rows)
-    elif not rows and page.offset:
-        pass  # the note says the listing ended with the page before
-    elif not rows and filters:
-        console.print(f"No claims {said(filters)}.", highlight=False)
-    elif not rows:
-        console.print("No claims yet. Start one with `claims start examples/claims/CLM-1002.json`.")
-    else:
+    elif rows:
         title = f"Claims {filters}" if filters else "Claims"
         console.print(claims_table(rows, title=title, width=console.width))
+    elif filters and not page.offset:
+        console.print(f"No claims {said(filters)}.", highlight=False)
+    elif not page.offset:
+        console.print("No claims yet. Start one with `claims start examples/claims/CLM-1002.json`.")
     await _print_page_note(client, query, page, fetched, as_json=as_json)
 
 
@@ -231,15 +230,14 @@ async def inbox(
     query = inbox_query([person, *queues])
     client = await build_client()
     rows, fetched = await _listed(client, query, page)
+    # Past the first page, an empty one is explained by the note below the listing.
     if as_json:
         _print_json(rows)
-    elif not rows and page.offset:
-        pass  # the note says the inbox ended with the page before
-    elif not rows:
-        console.print(f"Nothing waits for {said(person)}.", highlight=False)
-    else:
+    elif rows:
         title = f"Waiting for {person} ({approver.role})"
         console.print(claims_table(rows, title=title, width=console.width))
+    elif not page.offset:
+        console.print(f"Nothing waits for {said(person)}.", highlight=False)
     await _print_page_note(client, query, page, fetched, as_json=as_json)
 
 

@@ -63,15 +63,12 @@ class KeyProvider(Protocol):
 
     def current(self) -> tuple[str, bytes]:
         """The id and bytes of the key new payloads are encrypted with."""
-        ...
 
     def get(self, key_id: str) -> bytes | None:
         """The key with this id, or None when this provider does not have it."""
-        ...
 
     def describe(self) -> str:
         """Where the keys live, for messages ("the key ring /path/claims-keys.json")."""
-        ...
 
 
 @dataclass(frozen=True)
