@@ -82,13 +82,11 @@ async def test_a_rollback_is_audited_with_who_and_why(
         "maria",
         AuditOutcome.ACCEPTED,
         f"claims rollback to version {waiting.version}: wrong rejection",
-        again.version,
-    ) == (record.actor, record.outcome, record.detail, record.version)
-    # The record is no new version: it carries the version the claim stands at. That is
-    # the version rolled back to, or a later one when the reset point's workflow task
-    # also held earlier steps of the agent, which then run again (seen on a busy machine).
-    assert Step.AWAITING_MANAGER_APPROVAL == again.current_step
-    assert again.version >= waiting.version
+    ) == (record.actor, record.outcome, record.detail)
+    # The record is no new version: it carries the version the claim stood at when it
+    # arrived, the one rolled back to or, on a busy machine, a later one: the reset point
+    # is a workflow task, and steps after it in the agent's loop run again.
+    assert waiting.version <= record.version <= again.version
     assert "completed" == paid["status"]
     assert [
         'rolled_back signal by maria: "wrong rejection" -> accepted',
