@@ -17,6 +17,7 @@ the workflow nor the agent and its model libraries.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -257,11 +258,9 @@ async def settle(handle: Handle, within: float | None = None) -> Settled:
         remaining = deadline - loop.time()
         if remaining <= 0:
             return Settled(last, False, within)
-        try:
+        # A query that fails (the worker busy or restarting) is asked again next turn.
+        with contextlib.suppress(RPCError, WorkflowQueryFailedError):
             last = await query_state(handle, min(QUERY_TIMEOUT, timedelta(seconds=remaining)))
-        except (RPCError, WorkflowQueryFailedError):
-            pass
-        else:
             if at_rest(last):
                 return Settled(last, True, within - max(deadline - loop.time(), 0))
         await asyncio.sleep(min(WATCH_INTERVAL_SECONDS, max(deadline - loop.time(), 0)))
