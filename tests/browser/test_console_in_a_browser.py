@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 from temporalio.client import Client
 
 from console.server import build_console
@@ -34,17 +33,6 @@ pytestmark = pytest.mark.integration
 
 # With CLAIMS_UPDATE_SCREENSHOTS=1 the README's screenshots are taken again, into docs/.
 SCREENSHOTS = PROJECT_ROOT / "docs" / "console"
-
-
-def chromium() -> str:
-    """The system's Chromium; a clear failure, never a skip, when it is not installed."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        pytest.fail(
-            "Chromium is not installed; the browser tests need it: "
-            "sudo apt-get install chromium (Debian's package; Playwright never downloads one)"
-        )
-    return found
 
 
 @dataclass
@@ -82,16 +70,6 @@ async def product(tmp_path: Path) -> AsyncIterator[Product]:
 
 async def _started(server: Any) -> bool:
     return bool(server.started)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=chromium(), headless=True)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def waiting(product: Product, sample: str, **changes: object) -> Claim:

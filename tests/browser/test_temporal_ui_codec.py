@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Response, async_playwright
+from playwright.async_api import Browser, Response
 from temporalio.client import Client
 
 from console.codec_server import load_or_create_codec_token, ui_codec_endpoint
@@ -26,7 +26,6 @@ from console.settings import ConsoleSettings
 from runtime.devserver import DevServer
 from runtime.ports import free_port
 from runtime.settings import EXAMPLES_DIR
-from tests.browser.test_console_in_a_browser import chromium
 from tests.helpers import TEMPORAL_CLI, eventually, start, unique_claim
 from tests.keys import encrypted_test_converter
 from workflows.claim import Claim
@@ -107,16 +106,6 @@ async def temporal_ui(tmp_path: Path) -> AsyncIterator[Launch]:
 
 async def _started(server: object) -> bool:
     return bool(getattr(server, "started", False))
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=chromium(), headless=True)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def started_claim(ui: TemporalUI) -> Claim:
