@@ -31,7 +31,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.offline_model import OFFLINE_MODEL_NAME, OfflineClaimsModel
-from activities.prompts import AGENT_PROMPT_VERSION, agent_messages
+from activities.prompts import UnknownPromptVersionError, agent_messages, agent_system_prompt
 from runtime.activity_errors import redacted_error
 from runtime.redact import environment_secrets, redact
 from runtime.settings import LlmConfig, SettingsError
@@ -307,6 +307,12 @@ class AgentActivities:
     @activity.defn(name=AGENT_TURN)
     async def agent_turn(self, request: AgentTurnRequest) -> AgentTurnResult:
         """Ask the model for its next move; provider errors map onto Temporal's retries."""
+        try:
+            prompt_version, _ = agent_system_prompt(request.prompt_version)
+        except UnknownPromptVersionError as unknown:
+            raise ApplicationError(
+                str(unknown), type="UnknownPromptVersion", non_retryable=True
+            ) from None
         messages = agent_messages(request)
         settings, model = self._model_for(request.model)
         started = time.monotonic()
@@ -340,7 +346,7 @@ class AgentActivities:
         call = LlmCallRecord(
             model=settings.label,
             offline=settings.offline,
-            prompt_version=AGENT_PROMPT_VERSION,
+            prompt_version=prompt_version,
             prompt_summary=f"{len(messages)} messages; tools: {', '.join(offered)}",
             response_summary=_response_summary(calls, text),
             token_usage=_usage(answer),

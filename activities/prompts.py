@@ -100,6 +100,9 @@ AGENT_HUMAN = f"""\
 </{INTAKE_FENCE}>
 Review this claim."""
 
+# Every version of the agent's rules the worker can run, by version.
+AGENT_SYSTEM_PROMPTS: Final[dict[str, str]] = {AGENT_PROMPT_VERSION: AGENT_SYSTEM}
+
 # Characters written as \u escapes inside JSON strings: those that could form a tag, an
 # entity or a chat-template marker ("<|im_start|>", "[INST]").
 _ESCAPED_ASCII: Final = frozenset("<>&[]")
@@ -108,6 +111,26 @@ _SHORT_ESCAPES: Final = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t
 # unassigned code points: invisible or ambiguous when printed, so never sent raw.
 _HIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 _LOOKALIKE_OF: Final = frozenset('<>&[]"\\')
+
+
+class UnknownPromptVersionError(ValueError):
+    """A prompt version that is not in `AGENT_SYSTEM_PROMPTS`."""
+
+
+def agent_system_prompt(version: str | None) -> tuple[str, str]:
+    """The version and text of the agent's rules; None asks for the current version.
+
+    Every version the agent may run is kept in `AGENT_SYSTEM_PROMPTS`: a new one is added
+    beside the current one, compared on decided claims (`claims eval --prompt VERSION`),
+    and only then made the current one.
+    """
+    chosen = version or AGENT_PROMPT_VERSION
+    text = AGENT_SYSTEM_PROMPTS.get(chosen)
+    if text is None:
+        known = ", ".join(sorted(AGENT_SYSTEM_PROMPTS))
+        shown = chosen.encode("ascii", "backslashreplace").decode()[:64]
+        raise UnknownPromptVersionError(f"prompt version {shown!r} is unknown; known: {known}")
+    return chosen, text
 
 
 def _unicode_escape(char: str) -> str:
@@ -264,7 +287,9 @@ def agent_messages(request: AgentTurnRequest) -> list[BaseMessage]:
         request.intake_findings, MAX_FINDINGS, MAX_FINDING_CHARS, keep_first=MAX_FINDINGS
     )
     messages: list[BaseMessage] = [
-        SystemMessage(AGENT_SYSTEM + staff_notes_section(request.notes)),
+        SystemMessage(
+            agent_system_prompt(request.prompt_version)[1] + staff_notes_section(request.notes)
+        ),
         HumanMessage(
             AGENT_HUMAN.format(
                 claim=safe_json(prompt_claim(request.claim), lines=True),

@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         DocumentInventory,
         Evidence,
         LimitCheck,
+        LlmCallRecord,
         PolicyLookup,
         ToolAnswer,
         ToolCallRequest,
@@ -90,6 +91,30 @@ class ReviewHost(Protocol):
 
 
 @dataclass
+class AgentUsage:
+    """What the model turns and tools of one run cost; kept in memory, never in the state.
+
+    Rebuilt by replay like any workflow variable, so an evaluation reads the same figures
+    after a worker restart.
+    """
+
+    model: str = ""
+    model_turns: int = 0
+    tool_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    model_ms: float = 0.0
+
+    def count_turn(self, call: LlmCallRecord) -> None:
+        self.model = call.model
+        self.model_turns += 1
+        self.model_ms += call.latency_ms
+        if call.token_usage is not None:
+            self.input_tokens += call.token_usage.input_tokens
+            self.output_tokens += call.token_usage.output_tokens
+
+
+@dataclass
 class AgentOutcome:
     evidence: Evidence
     assessment: ClaimAssessment | None = None
@@ -114,6 +139,10 @@ class ClaimAgent:
     intake_findings: list[str]
     notes: list[str] = field(default_factory=list)
     model: str | None = None
+    prompt_version: str | None = None
+    # Tool name -> the tool's recorded answer; such tools are answered without an activity.
+    recorded_evidence: dict[str, dict[str, Any]] = field(default_factory=dict)
+    usage: AgentUsage = field(default_factory=AgentUsage)
     steps: list[AgentStep] = field(default_factory=list)
     _tool_errors: dict[str, str] = field(default_factory=dict)
 
@@ -187,6 +216,7 @@ class ClaimAgent:
             intake_findings=self.intake_findings,
             notes=self.notes,
             model=self.model,
+            prompt_version=self.prompt_version,
         )
         for _ in range(MAX_RATE_LIMIT_WAITS + 1):
             try:
@@ -214,6 +244,7 @@ class ClaimAgent:
             self.state.llm_state.reasoning_trace.append(
                 ReasoningStep(at=workflow.now(), call=result.call, turn=turn)
             )
+            self.usage.count_turn(result.call)
             return result
         return AgentOutcome(
             evidence=Evidence(),
@@ -257,8 +288,11 @@ class ClaimAgent:
         checked = call.parse_error or validate_tool_call(self.claim, call.name, call.arguments)
         result: BaseModel | None = None
         error: str | None = None
+        self.usage.tool_calls += 1
         if isinstance(checked, str):
             error = checked
+        elif call.name in self.recorded_evidence:
+            result, error = _recorded_answer(call.name, self.recorded_evidence[call.name])
         else:
             try:
                 # The summary is the catalogue's fixed wording, never the arguments: it is
@@ -296,6 +330,18 @@ class ClaimAgent:
         unchecked = set(evidence.unchecked)
         evidence.tool_errors = [e for name, e in self._tool_errors.items() if name in unchecked]
         return evidence
+
+
+def _recorded_answer(name: str, recorded: dict[str, Any]) -> tuple[BaseModel | None, str | None]:
+    """A tool's answer from the original review, checked against the tool's result shape."""
+    try:
+        return TOOLS[name].result.model_validate(recorded), None
+    except ValidationError as invalid:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'answer'}: {e['msg']}"
+            for e in invalid.errors(include_url=False)[:3]
+        )
+        return None, f"{name}: the recorded answer does not fit the tool's result ({problems})"
 
 
 def _error(call: ToolCallRequest, message: str) -> ToolAnswer:

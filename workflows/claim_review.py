@@ -21,7 +21,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 # The agent loop is workflow code too: imported inside the sandbox, so it is checked.
-from workflows.agent import AgentOutcome, ClaimAgent
+from workflows.agent import AgentOutcome, AgentUsage, ClaimAgent
 
 with workflow.unsafe.imports_passed_through():
     from signals.messages import HumanAction
@@ -78,6 +78,8 @@ class ClaimReviewWorkflow(HumanActionHandlers):
         """Take any input without raising: a wrong one fails the review in `run`, clearly."""
         info = workflow.info()
         self._options = ReviewOptions()
+        # What the model turns cost this run (not part of the state document).
+        self._usage = AgentUsage()
         claim, carried, self._input_problem = read_input(args)
         # Reviews that began before the untrusted-input rules replay with the old ones.
         hardened = workflow.patched(PATCH_UNTRUSTED_INPUT)
@@ -310,6 +312,9 @@ class ClaimReviewWorkflow(HumanActionHandlers):
                 intake_findings=list(self._desk.findings),
                 notes=list(self._book.state.context.notes),
                 model=self._options.llm,
+                prompt_version=self._options.prompt_version,
+                recorded_evidence=self._options.recorded_evidence,
+                usage=self._usage,
             )
             result = await self._run_until_interrupted(agent)
             if result is not None:

@@ -296,6 +296,8 @@ class AgentTurnRequest(BaseModel):
     notes: list[str] = Field(default_factory=list)
     # A CLAIMS_LLM-style spec for this turn; None: the worker's model.
     model: str | None = None
+    # A version of the agent's rules (activities.prompts); None: the current one.
+    prompt_version: str | None = None
 
 
 class AgentTurnResult(BaseModel):

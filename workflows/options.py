@@ -26,6 +26,12 @@ class ReviewOptions(BaseModel):
     notes: list[str] = Field(default_factory=list)
     # "claim-<id>@v<N>" for a fork: where its starting point came from.
     forked_from: str | None = None
+    # A prompt version the model turns use (activities.prompts); None: the current one.
+    prompt_version: str | None = Field(default=None, max_length=64)
+    # Tool name -> the tool's answer in the original review (the result model's JSON):
+    # an evaluation that compares models answers tools from the record of the time, so
+    # a record changed since does not muddy the comparison. Empty: tools run as usual.
+    recorded_evidence: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class WhatIfRequest(BaseModel):
