@@ -301,3 +301,44 @@ class SystemOfRecord:
                 (category,),
             ).fetchall()
         return [kind for (kind,) in rows]
+
+    def add_records(self, records: Records) -> int:
+        """Add policies, earlier claims, watch-list entries and required documents that are
+        not there yet, in one transaction; what exists already is left as it is.
+
+        An evaluation dataset brings the records its cases were decided against: loading
+        it twice, or into a database that already holds some of them, changes nothing
+        that is there. Returns how many rows were added.
+        """
+        with self._connect() as db:
+            before = db.total_changes
+            db.executemany(
+                "INSERT OR IGNORE INTO policies VALUES (?, ?)",
+                [(p.policy_number, p.model_dump_json()) for p in records.policies],
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO prior_claims VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        c.claim_id,
+                        c.claimant_id,
+                        c.policy_number,
+                        f"{c.amount:.2f}",
+                        c.incident_date.isoformat(),
+                        c.status,
+                    )
+                    for c in records.prior_claims
+                ],
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO watchlist VALUES (?)", [(w,) for w in records.watchlist]
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO required_documents VALUES (?, ?)",
+                [
+                    (category, kind)
+                    for category, kinds in records.required_documents.items()
+                    for kind in kinds
+                ],
+            )
+            return db.total_changes - before
