@@ -27,6 +27,7 @@ from cli.keys import keys_app
 from cli.new_claim import register_new_claim_command
 from cli.patches_command import register_patches_command
 from cli.read_commands import register_read_commands
+from cli.tokens_command import tokens_app
 from runtime.client import build_client
 from runtime.datadir import ensure_data_paths
 
@@ -160,6 +161,7 @@ register_console_commands(app, command)
 register_encryption_key_commands(keys_app)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(tokens_app, name="tokens")
 audit_app.command("verify")(command(verify_command))
 
 

@@ -101,7 +101,7 @@ def create_app(
     client: Client,
     now: Callable[[], datetime] = _now,
 ) -> FastAPI:
-    from console import codec_server, pages, signin
+    from console import api, codec_server, pages, signin
 
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     signing_key = (
@@ -128,6 +128,8 @@ def create_app(
     app.include_router(pages.router)
     # JSON for Temporal's UI and CLI; no form, so no CSRF token (origins and auth guard it).
     app.include_router(codec_server.router)
+    # JSON for programs, with API tokens: see console.api for why no CSRF token either.
+    api.install(app, settings)
 
     @app.exception_handler(csrf.CsrfRefused)
     async def refused(request: Request, _error: Exception) -> Response:
