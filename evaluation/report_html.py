@@ -9,7 +9,6 @@ a title, a description and a table with the same numbers, for screen readers.
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -296,7 +295,6 @@ def render_html(report: EvalReport) -> str:
         bar_height=BAR_HEIGHT,
         cell=CELL,
         histogram_height=HISTOGRAM_HEIGHT,
-        is_finite=math.isfinite,
     )
 
 

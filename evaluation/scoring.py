@@ -181,13 +181,18 @@ class EvalReport(BaseModel):
 def score(result: EvalResult, pricing: Pricing) -> EvalReport:
     """The report for `result`: one `CandidateReport` per candidate, plus the baseline."""
     by_key = {(a.candidate, a.case_id): a for a in result.answers}
+    # A case listed twice is one case; its first label counts.
+    firsts: dict[str, CaseLabel] = {}
+    for label in result.labels:
+        firsts.setdefault(label.case_id, label)
+    labels = list(firsts.values())
     candidates = [
         _candidate_report(
             name=candidate.name,
-            labels=result.labels,
+            labels=labels,
             answers={
                 label.case_id: by_key[candidate.name, label.case_id]
-                for label in result.labels
+                for label in labels
                 if (candidate.name, label.case_id) in by_key
             },
             pricing=pricing,
@@ -202,10 +207,10 @@ def score(result: EvalResult, pricing: Pricing) -> EvalReport:
     return EvalReport(
         eval_id=result.eval_id,
         recorded_evidence=result.recorded_evidence,
-        cases=len(result.labels),
+        cases=len(labels),
         skipped=list(result.skipped),
         candidates=candidates,
-        baseline=_baseline(result.labels),
+        baseline=_baseline(labels),
     )
 
 

@@ -514,3 +514,39 @@ def test_a_missing_or_huge_pricing_file_is_refused(tmp_path: Path) -> None:
     huge.write_text("#" * (MAX_PRICING_FILE_BYTES + 1))
     with pytest.raises(UserFacingError, match="keep only the models you price"):
         load_pricing(huge)
+
+
+def test_a_case_or_an_answer_given_twice_counts_once() -> None:
+    """A label listed twice is one case, in its first place with its first label; a
+    repeated answer is one answer."""
+    result = hand_computed_result()
+    c1, c2, c3, c4, c5, *rest = result.labels
+    c5_in_pounds = c5.model_copy(update={"currency": "GBP"})
+    twice = result.model_copy(
+        update={
+            "labels": [c1, c5_in_pounds, c2, c3, c4, c5, *rest],
+            "answers": [*result.answers, result.answers[0]],
+        }
+    )
+    once = result.model_copy(update={"labels": [c1, c5_in_pounds, c2, c3, c4, *rest]})
+    scored = score(twice, Pricing())
+    assert score(once, Pricing()) == scored
+    assert (8, "GBP") == (scored.cases, scored.candidates[0].dangerous[0].currency)
+
+
+def test_odd_answers_are_scored_without_error() -> None:
+    """An answer with a route but no status, or a label still waiting on a person, is
+    compared as far as it goes and never raises."""
+    result = hand_computed_result()
+    odd_answer = result.answers[0].model_copy(update={"status": None, "recommendation": None})
+    waiting = result.labels[1].model_copy(
+        update={"final": result.labels[1].final.model_copy(update={"status": WAITS})}
+    )
+    odd = result.model_copy(
+        update={
+            "answers": [odd_answer, *result.answers[1:]],
+            "labels": [result.labels[0], waiting, *result.labels[2:]],
+        }
+    )
+    careful = score(odd, Pricing()).candidates[0]
+    assert (6, 5) == (careful.route.compared, careful.recommendation.compared)
