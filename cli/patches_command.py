@@ -8,6 +8,10 @@ the claim's `TemporalChangeVersion` search attribute. Once no running claim need
 branch, `workflow.deprecate_patch(ID)` replaces the `if`; once no running claim holds a
 marker from before the deprecation, the call goes too (docs/deploying.md).
 
+A review that began after `one-patch-marker` records that one marker only: it stands for
+every patch before it (each of which the review then takes without asking), so a claim
+holding it counts as holding each of them.
+
 This command says, for every patch the code knows (KNOWN_PATCHES, the one list of them),
 how many running claims carry its marker and what may be done with it. It counts with one
 list query per patch over the search attribute; `--histories` reads every running
@@ -47,18 +51,23 @@ class KnownPatch:
     patch_id: str
     where: str
     deprecated: bool = False
+    # A claim holding IMPLYING_PATCH's marker takes this patch's new branch without one.
+    implied: bool = False
 
 
 # Every `workflow.patched` / `workflow.deprecate_patch` id in workflows/, oldest first.
 # tests/unit/test_patches_command.py reads the workflow code and fails when this list
 # and the code disagree, so a new patch cannot be forgotten here.
 KNOWN_PATCHES = (
-    KnownPatch("rejected-before-notice", "workflows/claim_review.py"),
-    KnownPatch("untrusted-input", "workflows/claim_review.py"),
-    KnownPatch("signed-actions", "workflows/desk.py"),
-    KnownPatch("search-attribute-resting-steps", "workflows/review_book.py"),
-    KnownPatch("coalesced-search-attributes", "workflows/claim_review.py"),
+    KnownPatch("rejected-before-notice", "workflows/claim_review.py", implied=True),
+    KnownPatch("untrusted-input", "workflows/claim_review.py", implied=True),
+    KnownPatch("signed-actions", "workflows/desk.py", implied=True),
+    KnownPatch("search-attribute-resting-steps", "workflows/review_book.py", implied=True),
+    KnownPatch("coalesced-search-attributes", "workflows/claim_review.py", implied=True),
+    KnownPatch("one-patch-marker", "workflows/claim_review.py"),
 )
+# The one marker a new review records for every patch marked `implied` above.
+IMPLYING_PATCH = "one-patch-marker"
 
 
 class Verdict(StrEnum):
@@ -106,9 +115,17 @@ def judge(patch: KnownPatch, running: int, with_marker: int, live_markers: int |
     )
 
 
-def patch_query(patch_id: str) -> str:
-    """Running claims that carry `patch_id` (the ids are ours: no quote can be in one)."""
-    return f"{RUNNING_CLAIMS} AND {CHANGE_VERSION} = '{patch_id}'"
+def patch_query(patch: KnownPatch | str) -> str:
+    """Running claims that carry the patch's marker, or the one that implies it.
+
+    The ids are ours: no quote can be in one.
+    """
+    if isinstance(patch, str):
+        patch = next((p for p in KNOWN_PATCHES if p.patch_id == patch), KnownPatch(patch, ""))
+    held = f"{CHANGE_VERSION} = '{patch.patch_id}'"
+    if patch.implied:
+        held = f"({held} OR {CHANGE_VERSION} = '{IMPLYING_PATCH}')"
+    return f"{RUNNING_CLAIMS} AND {held}"
 
 
 async def uses_by_search_attribute(client: Client) -> list[PatchUse]:
@@ -116,7 +133,7 @@ async def uses_by_search_attribute(client: Client) -> list[PatchUse]:
     running = (await client.count_workflows(RUNNING_CLAIMS)).count
     uses = []
     for patch in KNOWN_PATCHES:
-        with_marker = (await client.count_workflows(patch_query(patch.patch_id))).count
+        with_marker = (await client.count_workflows(patch_query(patch))).count
         uses.append(judge(patch, running, with_marker, None))
     return uses
 
@@ -137,6 +154,11 @@ def markers_in(history_events: list[object]) -> dict[str, bool]:
         for payload in marker.details[PATCH_DETAILS].payloads:
             data = json.loads(payload.data)
             found[str(data["id"])] = bool(data.get("deprecated", False))
+    if IMPLYING_PATCH in found:
+        # The one marker stands for each implied patch, live as the review took its branch.
+        for patch in KNOWN_PATCHES:
+            if patch.implied:
+                found.setdefault(patch.patch_id, False)
     return found
 
 

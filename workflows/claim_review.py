@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.review_book import (
         AGENT_ACTOR,
         PATCH_COALESCED_SEARCH_ATTRIBUTES,
+        PATCH_ONE_MARKER,
         ReviewBook,
     )
     from workflows.review_input import printable_name, read_input
@@ -81,8 +82,10 @@ class ClaimReviewWorkflow(HumanActionHandlers):
         # What the model turns cost this run (not part of the state document).
         self._usage = AgentUsage()
         claim, carried, self._input_problem = read_input(args)
+        # Asked first: a new review records this one marker instead of one per patch.
+        implied = workflow.patched(PATCH_ONE_MARKER)
         # Reviews that began before the untrusted-input rules replay with the old ones.
-        hardened = workflow.patched(PATCH_UNTRUSTED_INPUT)
+        hardened = implied or workflow.patched(PATCH_UNTRUSTED_INPUT)
         state = ClaimState.begin(
             claim,
             workflow_id=info.workflow_id,
@@ -90,8 +93,10 @@ class ClaimReviewWorkflow(HumanActionHandlers):
             history_length=info.get_current_history_length(),
         )
         # Read once: a review upserts its search attributes one way from start to end.
-        coalesced = workflow.patched(PATCH_COALESCED_SEARCH_ATTRIBUTES)
-        self._book = ReviewBook(state, hardened=hardened, coalesced=coalesced)
+        coalesced = implied or workflow.patched(PATCH_COALESCED_SEARCH_ATTRIBUTES)
+        self._book = ReviewBook(
+            state, hardened=hardened, coalesced=coalesced, patches_implied=implied
+        )
         self._desk = ReviewDesk(self._book, host=self)
         self._agent_task: asyncio.Task[AgentOutcome] | None = None
         self._execution: asyncio.Task[ClaimOutcome] | None = None
@@ -414,7 +419,7 @@ class ClaimReviewWorkflow(HumanActionHandlers):
         )
         # Claims rejected before this change sent the notice first, and so kept looking
         # like they waited for approval while it was retried; they replay the old order.
-        if workflow.patched(PATCH_REJECTED_BEFORE_NOTICE):
+        if self._book.patched(PATCH_REJECTED_BEFORE_NOTICE):
             outcome = self._book.finish(OutcomeStatus.REJECTED, decision, Decimal(0), None)
             self._book.transition(Step.REJECTED, f"rejected by {decision.actor}")
             await notice

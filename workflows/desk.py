@@ -103,7 +103,7 @@ class ReviewDesk:
         self.cancel: CancelPayload | None = None
         # Findings for the next assessment (intake's, and information never received).
         self.findings: list[str] = []
-        self.signed_actions = workflow.patched(PATCH_SIGNED_ACTIONS)
+        self.signed_actions = book.patched(PATCH_SIGNED_ACTIONS)
 
     async def checkpoint(self) -> None:
         """Hold here while an operator has paused the claim; the hold has a time limit."""

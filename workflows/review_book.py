@@ -36,6 +36,12 @@ PATCH_RESTING_STEPS = "search-attribute-resting-steps"
 # One search-attribute upsert per workflow task, whatever the task changed; reviews that
 # began before it upsert at every change, as they did.
 PATCH_COALESCED_SEARCH_ATTRIBUTES = "coalesced-search-attributes"
+# One marker for every patch before it: a new review records this one instead of one per
+# patch (each also an upsert of TemporalChangeVersion: two history events and a
+# visibility write apiece). Where it is recorded, every older patch takes its new branch;
+# reviews that began before it ask for the older ones, as they did. `claims patches`
+# counts a claim holding it as holding each of them (cli/patches_command.py).
+PATCH_ONE_MARKER = "one-patch-marker"
 # The audit log lists this many refusals; later ones are counted (see ClaimState).
 MAX_LISTED_REFUSALS = 100
 MAX_AUDIT_DETAIL = 300
@@ -57,10 +63,19 @@ class ReviewBook:
     per workflow task (see `keep_published`); False for reviews that began before.
     """
 
-    def __init__(self, state: ClaimState, *, hardened: bool, coalesced: bool = False) -> None:
+    def __init__(
+        self,
+        state: ClaimState,
+        *,
+        hardened: bool,
+        coalesced: bool = False,
+        patches_implied: bool = False,
+    ) -> None:
         self.state = state
         self.hardened = hardened
         self.coalesced = coalesced
+        # The review recorded PATCH_ONE_MARKER: every older patch is taken, none is asked.
+        self.patches_implied = patches_implied
         self._unpublished = False
         self._changes = 0
         # The latest refusals, counted ones included, for the web UI; kept out of the state
@@ -168,6 +183,14 @@ class ReviewBook:
         )
         return self.state.outcome
 
+    def patched(self, patch_id: str) -> bool:
+        """`workflow.patched` for a patch older than PATCH_ONE_MARKER, which implies it.
+
+        Short-circuits: a review holding the one marker never asks for (and so never
+        records) an older patch's marker; one that began before asks as it always did.
+        """
+        return self.patches_implied or workflow.patched(patch_id)
+
     def _searchable_step(self) -> str:
         """The step as list queries see it: where a claim can rest, not every loop turn.
 
@@ -176,7 +199,7 @@ class ReviewBook:
         loop as `assessing`; the state document keeps the exact step.
         """
         step = self.state.current_step
-        if step in sa.AGENT_LOOP_STEPS and workflow.patched(PATCH_RESTING_STEPS):
+        if step in sa.AGENT_LOOP_STEPS and self.patched(PATCH_RESTING_STEPS):
             return str(Step.ASSESSING)
         return str(step)
 

@@ -87,6 +87,8 @@ def test_the_corpus_covers_every_path() -> None:
         *(f"{path}_before_encryption" for path in CURRENT),
         # Search attributes upserted at every change, before one upsert per task.
         *(f"{path}_before_coalesced_search_attributes_patch" for path in CURRENT),
+        # One marker per patch passed, before one marker stood for every earlier patch.
+        *(f"{path}_before_one_patch_marker_patch" for path in CURRENT),
     } <= {p.stem for p in HISTORIES}
 
 
@@ -114,6 +116,26 @@ def test_the_current_recordings_upsert_once_per_task_at_most(name: str) -> None:
 
     assert sum(counts) > 0
     assert max(counts) == 1
+
+
+@pytest.mark.parametrize("name", CURRENT)
+def test_the_current_recordings_hold_one_patch_marker(name: str) -> None:
+    """A new review records `one-patch-marker` alone, for every earlier patch it takes.
+
+    Each marker is also an upsert of TemporalChangeVersion: one per patch was two history
+    events and a visibility write apiece.
+    """
+    path = Path(__file__).parent / f"{name}.json"
+    events = WorkflowHistory.from_json(name, path.read_text()).events
+    markers = [
+        json.loads(payload.data)["id"]
+        for event in events
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and event.marker_recorded_event_attributes.marker_name == "core_patch"
+        for payload in event.marker_recorded_event_attributes.details["patch-data"].payloads
+    ]
+
+    assert ["one-patch-marker"] == markers
 
 
 def _payloads(message: Message) -> Iterator[Payload]:

@@ -1,5 +1,5 @@
 """`claims patches` against a real dev server: a claim started with the current code
-carries every patch it has passed, by its search attribute and by its history."""
+carries every patch through its one marker, by its search attribute and by its history."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.patches_command import patch_query
+from cli.patches_command import KNOWN_PATCHES, patch_query
 from runtime.devserver import DevServer
 from starter import start_claim
 from tests.helpers import eventually, unique_claim
@@ -23,8 +23,8 @@ from tests.integration.conftest import WorkerProcess
 pytestmark = pytest.mark.integration
 
 CLAIMS = Path(sys.executable).parent / "claims"
-# Asked at the start of every review and at its first step into the agent loop.
-PASSED_BY_A_WAITING_CLAIM = ("untrusted-input", "signed-actions", "search-attribute-resting-steps")
+# A new review records one marker, which stands for every earlier patch.
+PASSED_BY_A_WAITING_CLAIM = tuple(patch.patch_id for patch in KNOWN_PATCHES)
 
 
 async def patches_json(*options: str, env: dict[str, str]) -> dict[str, object]:
@@ -44,9 +44,10 @@ async def patches_json(*options: str, env: dict[str, str]) -> dict[str, object]:
 async def test_a_waiting_claim_shows_the_patches_it_passed(
     dev_server: DevServer, worker_process: WorkerProcess
 ) -> None:
-    """The claim waits for a person, so it is running: each patch it passed counts it,
-    by the search attribute and by its history alike, and may be deprecated (every
-    running claim holds the marker); a patch it has not reached must be kept."""
+    """The claim waits for a person, so it is running: its one marker counts it for every
+    patch, the rejection's (not reached yet, but implied) included, by the search
+    attribute and by its history alike, and each may be deprecated (every running claim
+    holds the marker)."""
     client = await dev_server.start()
     worker_process()
     claim = unique_claim("CLM-1002")
@@ -71,10 +72,5 @@ async def test_a_waiting_claim_shows_the_patches_it_passed(
                 uses[patch_id]["with_marker"],
                 uses[patch_id]["verdict"],
             ), document
-        # Asked only when a claim is rejected: this one has not got there.
-        assert (0, "keep") == (
-            uses["rejected-before-notice"]["with_marker"],
-            uses["rejected-before-notice"]["verdict"],
-        ), document
     assert "TemporalChangeVersion" == by_attribute["source"]
     assert "their histories" == by_history["source"]

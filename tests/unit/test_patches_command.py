@@ -9,6 +9,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 
 from cli.patches_command import (
+    IMPLYING_PATCH,
     KNOWN_PATCHES,
     KnownPatch,
     Verdict,
@@ -52,6 +53,9 @@ def patch_calls_in_code() -> dict[str, tuple[str, bool]]:
                 patch_id = str(argument.value)
             else:
                 assert isinstance(argument, ast.Name), ast.unparse(argument)
+                if argument.id not in constants:
+                    # ReviewBook.patched passes its parameter on; its callers name the id.
+                    continue
                 patch_id = constants[argument.id]
             where = str(path.relative_to(PROJECT_ROOT))
             found[patch_id] = (where, call.func.attr == "deprecate_patch")
@@ -88,20 +92,42 @@ def test_verdicts_follow_the_patch_rules(
 
 
 def test_markers_are_read_from_a_recorded_history() -> None:
-    """The recorded auto-approval passed three patches and recorded each, not deprecated."""
-    path = HISTORIES / "auto_approve.json"
+    """A review recorded before `one-patch-marker` holds a marker per patch it passed."""
+    path = HISTORIES / "auto_approve_before_one_patch_marker_patch.json"
     history = WorkflowHistory.from_json("claim", path.read_text(encoding="utf-8"))
     markers = markers_in(list(history.events))
     assert {
         "untrusted-input": False,
         "signed-actions": False,
         "search-attribute-resting-steps": False,
-    }.items() <= markers.items()
+        "coalesced-search-attributes": False,
+    } == markers
+
+
+def test_the_one_marker_stands_for_every_earlier_patch() -> None:
+    """A review recorded with `one-patch-marker` holds that marker alone; it counts as
+    holding every earlier patch, live, the rejection's one included."""
+    path = HISTORIES / "auto_approve.json"
+    history = WorkflowHistory.from_json("claim", path.read_text(encoding="utf-8"))
+    markers = markers_in(list(history.events))
+    assert {patch.patch_id: False for patch in KNOWN_PATCHES} == markers
+
+
+def test_the_implying_patch_is_the_newest_and_implies_all_before_it() -> None:
+    """Patches added after `one-patch-marker` record markers of their own again."""
+    ids = [patch.patch_id for patch in KNOWN_PATCHES]
+    newest = ids.index(IMPLYING_PATCH)
+    assert all(patch.implied for patch in KNOWN_PATCHES[:newest])
+    assert not any(patch.implied for patch in KNOWN_PATCHES[newest:])
 
 
 def test_the_query_counts_running_claims_of_one_patch() -> None:
-    """One list query per patch: running claims of both workflow types that carry it."""
+    """One list query per patch: running claims of both workflow types that carry it, or
+    the one marker that implies it."""
     query = patch_query("signed-actions")
     assert "ExecutionStatus = 'Running'" in query
     assert "'ClaimReviewWorkflow'" in query
-    assert query.endswith("TemporalChangeVersion = 'signed-actions'")
+    assert query.endswith(
+        "(TemporalChangeVersion = 'signed-actions' OR TemporalChangeVersion = 'one-patch-marker')"
+    )
+    assert patch_query(IMPLYING_PATCH).endswith("TemporalChangeVersion = 'one-patch-marker'")

@@ -64,7 +64,7 @@ def test_manual_approval_reads_from_claim_to_payout() -> None:
     )
     assert ['approve signal by maria: "photos ok"'] == described(rows, Kind.SIGNAL)
     markers = described(rows, Kind.MARKER)
-    assert "code version marker search-attribute-resting-steps" in markers
+    assert ["code version marker one-patch-marker"] == markers
     assert all(m.startswith("code version marker ") for m in markers), markers
     # Each tool call reads "name: summary -> result", the summary from the tool catalogue.
     assert sorted(f"{name}: {tool.summary}" for name, tool in TOOLS.items()) == sorted(
