@@ -28,11 +28,13 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
@@ -45,6 +47,7 @@ from bench.codec_cost import (
     time_codec,
     typical_payload,
 )
+from cli.patches_command import CHANGE_VERSION, PATCH_MARKER
 from runtime.client import build_client
 from runtime.codec import EncryptionCodec, encrypted_data_converter
 from runtime.devserver import DevServer
@@ -120,6 +123,9 @@ class Report:
     manual_history_events: int
     manual_history_bytes: int
     codec: CodecCost | None = None  # None when the codec comparison was skipped
+    # What one auto-approved claim and one bare workflow cost the server, event by kind.
+    auto_shape: dict[str, int] | None = None
+    bare_shape: dict[str, int] | None = None
 
     @property
     def pair_ratios(self) -> list[float]:
@@ -215,6 +221,41 @@ async def signal_latencies(client: Client, task_queue: str, n: int) -> list[floa
         await handle.result()
         latencies.append((time.perf_counter() - started) * 1000)
     return latencies
+
+
+def history_shape(events: Iterable[HistoryEvent]) -> dict[str, int]:
+    """The commands and events of one run that the server writes and the worker decides.
+
+    Workflow tasks, activities, search-attribute upserts (the claim's own and the SDK's
+    TemporalChangeVersion, one per patch marker), patch markers and all events: where a
+    claim costs more than a bare workflow with as many activities, it shows here.
+    """
+    shape = dict.fromkeys(
+        ("events", "workflow_tasks", "activities", "upserts", "change_version_upserts"), 0
+    ) | {"patch_markers": 0}
+    for event in events:
+        shape["events"] += 1
+        kind = event.event_type
+        if kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            shape["workflow_tasks"] += 1
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            shape["activities"] += 1
+        elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:
+            shape["patch_markers"] += (
+                event.marker_recorded_event_attributes.marker_name == PATCH_MARKER
+            )
+        elif kind == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
+            if set(fields.indexed_fields) == {CHANGE_VERSION}:
+                shape["change_version_upserts"] += 1
+            else:
+                shape["upserts"] += 1
+    return shape
+
+
+async def shape_of(client: Client, workflow_id: str) -> dict[str, int]:
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    return history_shape(history.events)
 
 
 async def history_size(client: Client, claim_id: str) -> tuple[int, int]:
@@ -313,6 +354,12 @@ async def main(claims: int, rounds: int, latency_samples: int, codec_rounds: int
                 await claim_handle(client, auto.claim_id).result()
                 auto_size = await history_size(client, auto.claim_id)
                 auto_payloads = await encrypted_payloads(client, auto.claim_id)
+                auto_shape = await shape_of(client, claim_handle(client, auto.claim_id).id)
+                bare_id = f"bare-{uuid.uuid4().hex[:10]}"
+                await client.execute_workflow(
+                    BareWorkflow.run, ACTIVITIES_PER_CLAIM, id=bare_id, task_queue=bare_queue
+                )
+                bare_shape = await shape_of(client, bare_id)
                 manual = sample_claim("CLM-1002", claim_id=f"H-{uuid.uuid4().hex[:8]}")
                 await start_claim(client, manual, settings.task_queue)
                 await until_waiting(client, manual.claim_id)
@@ -349,6 +396,8 @@ async def main(claims: int, rounds: int, latency_samples: int, codec_rounds: int
         manual_history_events=manual_size[0],
         manual_history_bytes=manual_size[1],
         codec=codec_cost,
+        auto_shape=auto_shape,
+        bare_shape=bare_shape,
     )
 
 
@@ -454,8 +503,15 @@ def cli() -> None:
         f"{report.auto_history_bytes} bytes; manual {report.manual_history_events} events / "
         f"{report.manual_history_bytes} bytes"
     )
+    if report.auto_shape is not None and report.bare_shape is not None:
+        print(f"one auto-approved claim:  {_shape_text(report.auto_shape)}")
+        print(f"one bare workflow:        {_shape_text(report.bare_shape)}")
     if report.codec is not None:
         print_codec(report.codec)
+
+
+def _shape_text(shape: dict[str, int]) -> str:
+    return ", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in shape.items())
 
 
 if __name__ == "__main__":
