@@ -23,6 +23,7 @@ from activities.llm import AgentActivities, LlmSettings, build_chat_model
 from activities.payments import Ledger, PaymentActivities
 from activities.records import SystemOfRecord
 from activities.review_policy import ReviewPolicyActivities, load_review_policy_file
+from evaluation.loading import EvalCaseLoader
 from runtime.activity_errors import redacting_interceptors
 from runtime.client import build_client
 from runtime.datadir import ensure_data_paths
@@ -31,6 +32,7 @@ from runtime.logs import configure_logging, get_logger
 from runtime.settings import Settings
 from runtime.telemetry import metrics_runtime
 from runtime.tracing import tracing_interceptors
+from workflows.claim_eval import ClaimEvalRunWorkflow, ClaimEvalWorkflow
 from workflows.claim_review import ClaimReviewWorkflow, ClaimWhatIfWorkflow
 
 # A crashed worker's sticky queue holds its claims until this passes (10 s by default).
@@ -84,13 +86,32 @@ def create_worker(
     llm: LlmSettings | None = None,
     interceptors: list[Interceptor] | None = None,
     activities: list[Any] | None = None,
+    *,
+    with_eval_loader: bool = True,
 ) -> Worker:
-    """The worker for both workflow types and every activity, on the claims task queue."""
+    """The worker for every workflow type and activity, on the claims task queue.
+
+    The evaluation's case loader needs the client (a list query reads histories from the
+    server), so it joins the activities here rather than in `build_activities`.
+    """
+    activities = activities if activities is not None else build_activities(settings, llm)
+    if with_eval_loader:
+        loader = EvalCaseLoader(
+            SystemOfRecord.open(settings.records_db, seed=settings.records_file),
+            client,
+            client.data_converter,
+        )
+        activities = [*activities, loader.load_eval_cases]
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[ClaimReviewWorkflow, ClaimWhatIfWorkflow],
-        activities=activities if activities is not None else build_activities(settings, llm),
+        workflows=[
+            ClaimReviewWorkflow,
+            ClaimWhatIfWorkflow,
+            ClaimEvalWorkflow,
+            ClaimEvalRunWorkflow,
+        ],
+        activities=activities,
         # Redaction last: closest to the activities, so tracing and history see no secret.
         interceptors=[
             *(tracing_interceptors() if interceptors is None else interceptors),

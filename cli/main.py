@@ -22,6 +22,7 @@ from cli.audit import audit_app, verify_command
 from cli.base import cli_settings, command, console, plain_help, run_command, said, use_server
 from cli.console_commands import register_console_commands
 from cli.encryption_keys import register_encryption_key_commands
+from cli.eval_command import register_eval_command
 from cli.history_commands import register_history_commands
 from cli.keys import keys_app
 from cli.new_claim import register_new_claim_command
@@ -157,6 +158,7 @@ register_read_commands(app)
 register_action_commands(app)
 register_history_commands(app, command)
 register_patches_command(app)
+register_eval_command(app)
 register_console_commands(app, command)
 register_encryption_key_commands(keys_app)
 app.add_typer(keys_app, name="keys")

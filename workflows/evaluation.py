@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from workflows.claim import Claim, Money
 from workflows.evidence import Recommendation
+from workflows.options import WhatIfRequest
 from workflows.people import PlainText
 from workflows.state import OutcomeStatus
 
@@ -178,6 +179,16 @@ class CandidateAnswer(BaseModel):
     error: str = ""
 
 
+class EvalProgress(BaseModel):
+    """Carried across continue-as-new, and what the `progress` query answers."""
+
+    labels: list[CaseLabel] = Field(default_factory=list)
+    answers: list[CandidateAnswer] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list)
+    cursor: str | None = None
+    source_done: bool = False
+
+
 class EvalRequest(BaseModel):
     """The input of `ClaimEvalWorkflow`."""
 
@@ -188,6 +199,8 @@ class EvalRequest(BaseModel):
     candidates: list[Candidate] = Field(min_length=1, max_length=MAX_CANDIDATES)
     concurrency: int = Field(default=8, ge=1, le=MAX_CONCURRENCY)
     recorded_evidence: bool = False
+    # What earlier runs of this evaluation did: set only when it continues as new.
+    progress: EvalProgress | None = None
 
     @field_validator("candidates")
     @classmethod
@@ -198,14 +211,16 @@ class EvalRequest(BaseModel):
         return candidates
 
 
-class EvalProgress(BaseModel):
-    """Carried across continue-as-new, and what the `progress` query answers."""
+class EvalCounts(BaseModel):
+    """How far an evaluation is: small enough to ask for every second."""
 
-    labels: list[CaseLabel] = Field(default_factory=list)
-    answers: list[CandidateAnswer] = Field(default_factory=list)
-    skipped: list[str] = Field(default_factory=list)
-    cursor: str | None = None
-    source_done: bool = False
+    cases: int
+    candidates: int
+    answered: int
+    errors: int
+    running: int
+    source_done: bool
+    skipped: int
 
 
 class EvalResult(BaseModel):
@@ -219,7 +234,23 @@ class EvalResult(BaseModel):
     skipped: list[str] = Field(default_factory=list)
 
 
+class EvalRunRequest(BaseModel):
+    """The input of one dry rerun of an evaluation: which case, which candidate, and how."""
+
+    case_id: str
+    candidate: str
+    what_if: WhatIfRequest
+
+
+def eval_workflow_id(eval_id: str) -> str:
+    return f"eval-{eval_id}"
+
+
 def child_workflow_id(eval_id: str, candidate: str, case_id: str) -> str:
-    """One dry run per evaluation, candidate and case: a restart never starts it twice."""
+    """One dry run per evaluation, candidate and case: a restart never starts it twice.
+
+    Slashes cannot appear in an evaluation id or a candidate name, so no evaluation's
+    children can take the id of another evaluation or of its children.
+    """
     safe_case = re.sub(r"[^A-Za-z0-9._-]", "_", case_id)
-    return f"eval-{eval_id}-{candidate}-{safe_case}"
+    return f"{eval_workflow_id(eval_id)}/{candidate}/{safe_case}"

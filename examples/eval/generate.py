@@ -62,8 +62,11 @@ REQUIRED_DOCUMENTS: dict[str, list[str]] = {
 }
 # Kinds of case and how many of each, in the order they are written.
 KINDS: dict[str, int] = {
-    "approved_auto": 80,
-    "approved_by_person": 40,
+    "approved_auto": 70,
+    "approved_by_person": 30,
+    # Clean on every record, but a person looking at the documents refused or cut them:
+    # what no tool sees, and what a raised auto-approval limit would pay unseen.
+    "judgment": 20,
     "edited_payout": 35,
     "duplicate": 25,
     "lapsed_policy": 20,
@@ -233,6 +236,10 @@ class Generator:
             amount = min(amount, DEFAULT_AUTO_APPROVAL_LIMIT + deductible)
         elif kind == "approved_by_person":
             amount = self.money(1200, int(limit) - 100) + deductible
+        elif kind == "judgment":
+            limit = Decimal(rng.choice((5000, 10000)))
+            amount = self.money(1200, 4800) + deductible
+            tags.append(rng.choice(("rejected_on_inspection", "paid_less_on_inspection")))
         elif kind == "edited_payout":
             if rng.random() < 0.5 or deductible == 0:
                 # More than the policy pays for one claim: the person paid the limit.
@@ -412,6 +419,16 @@ def decide(built: Built, evidence: dict[str, dict[str, Any]], rng: random.Random
         original = OriginalReview(
             recommendation=Recommendation.APPROVE, payout_amount=claim.amount, route=Route.HUMAN
         )
+    elif kind == "judgment":
+        # The records are clean and the agent said approve; the person read the documents.
+        original = OriginalReview(
+            recommendation=Recommendation.APPROVE, payout_amount=payable, route=Route.HUMAN
+        )
+        if "paid_less_on_inspection" in built.tags:
+            # An independent estimate came in under the claimant's quote.
+            final = paid.model_copy(
+                update={"payout_amount": (payable * Decimal("0.6")).quantize(Decimal("0.01"))}
+            )
     elif kind == "watchlist_hit" and rng.random() < 0.3:
         final = paid.model_copy(update={"decided_by": "dana"})
         built.tags.append("paid_after_review")
@@ -455,6 +472,13 @@ def check_label(case: EvalCase) -> None:
             clean and case.final.payout_amount > DEFAULT_AUTO_APPROVAL_LIMIT
         ),
         "edited_payout": lambda: clean and case.final.payout_amount < case.claim.amount,
+        "judgment": lambda: (
+            clean
+            and DEFAULT_AUTO_APPROVAL_LIMIT
+            < Decimal(str(evidence["check_coverage"]["payable_amount"]))
+            <= 5000
+            and case.final.payout_amount < case.claim.amount
+        ),
         "duplicate": lambda: bool(evidence["search_claim_history"]["duplicates"]),
         "lapsed_policy": lambda: not covered,
         "expired_policy": lambda: not covered,

@@ -20,6 +20,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "workflows": {"runtime", "activities", "cli", "history", "worker", "starter"},
     "activities": {"cli", "history", "worker", "starter", "signals"},
     "signals": {"cli", "history", "worker", "starter", "activities", "runtime.devserver"},
+    "evaluation": {"cli", "worker", "starter"},
 }
 # Within signals, workflows may import the message models and the pure signature checks.
 WORKFLOWS_MAY_USE_FROM_SIGNALS = {"signals.messages", "signals.signing"}
