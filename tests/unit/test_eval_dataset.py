@@ -108,7 +108,8 @@ def test_labels_follow_the_evidence(committed_lines: list[str]) -> None:
         payable = Decimal(str(coverage["payable_amount"]))
         if "paid_less_on_inspection" in case.tags:
             # A person cut the payout after reading the documents: less than the records allow.
-            assert coverage["covered"] and 0 < case.final.payout_amount < payable
+            assert coverage["covered"]
+            assert 0 < case.final.payout_amount < payable
         elif case.final.status is OutcomeStatus.COMPLETED:
             assert coverage["covered"]
             assert case.final.payout_amount == payable
