@@ -7,8 +7,6 @@ the state document; stdout then holds the document alone, notes go to stderr.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -32,6 +30,7 @@ from cli.status_query import (
 )
 from runtime.client import build_client
 from runtime.errors import UserFacingError
+from runtime.private_files import refuse_to_overwrite, write_private_file
 from runtime.text import json_printable
 from signals.client import claim_handle, query_state
 
@@ -239,34 +238,6 @@ async def inbox(
     elif not page.offset:
         console.print(f"Nothing waits for {said(person)}.", highlight=False)
     await _print_page_note(client, query, page, fetched, as_json=as_json)
-
-
-def refuse_to_overwrite(file: Path, *, force: bool) -> None:
-    """An export never replaces a file (or follows a link) unless asked to."""
-    if file.is_dir():
-        raise UserFacingError(f"{said(file)} is a folder; name the file to write")
-    if (file.exists() or file.is_symlink()) and not force:
-        raise UserFacingError(f"{said(file)} already exists; choose another name or add --force")
-
-
-def write_private_file(file: Path, text: str, *, force: bool) -> None:
-    """Write `text` readable by its owner only, in one step: a reader never sees half of it,
-    and a link at `file` is replaced, never followed."""
-    refuse_to_overwrite(file, force=force)
-    try:
-        descriptor, temporary = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.")
-    except OSError as error:
-        raise UserFacingError(
-            f"cannot write in {said(file.parent)}: {error.strerror or error}; "
-            "choose a folder you can write"
-        ) from None
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-            out.write(text)
-        Path(temporary).replace(file)
-    except OSError as error:
-        Path(temporary).unlink(missing_ok=True)
-        raise UserFacingError(f"cannot write {said(file)}: {error.strerror or error}") from None
 
 
 @history_app.command("export")

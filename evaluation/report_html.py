@@ -9,8 +9,6 @@ a title, a description and a table with the same numbers, for screen readers.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +16,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from evaluation.scoring import CandidateReport, EvalReport
-from runtime.errors import UserFacingError
+from runtime.private_files import write_private_file
 from runtime.text import printable
 from workflows.evaluation import Route
 
@@ -303,40 +301,3 @@ def write_html_report(file: Path, report: EvalReport, *, force: bool = False) ->
     follow a link) unless `force`. Returns the path written."""
     write_private_file(file, render_html(report), force=force)
     return file
-
-
-def write_private_file(file: Path, text: str, *, force: bool) -> None:
-    """`text` at `file`, mode 0600, whole or not at all.
-
-    The same contract as the CLI's private exports (`cli.read_commands.write_private_file`),
-    which this package cannot import: the file is written beside its target and then
-    linked (refusing an existing name atomically) or, with `force`, renamed over it.
-    """
-    shown = printable(str(file))
-    if file.is_dir():
-        raise UserFacingError(f"{shown} is a folder; name the HTML file to write")
-    if (file.exists() or file.is_symlink()) and not force:
-        raise UserFacingError(f"{shown} already exists; choose another name or add --force")
-    try:
-        descriptor, temporary = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.")
-    except OSError as error:
-        raise UserFacingError(
-            f"cannot write in {printable(str(file.parent))}: {error.strerror or error}; "
-            "choose a folder you can write"
-        ) from None
-    written = Path(temporary)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-            out.write(text)
-        if force:
-            written.replace(file)
-        else:
-            os.link(written, file, follow_symlinks=False)
-    except FileExistsError:
-        raise UserFacingError(
-            f"{shown} already exists; choose another name or add --force"
-        ) from None
-    except OSError as error:
-        raise UserFacingError(f"cannot write {shown}: {error.strerror or error}") from None
-    finally:
-        written.unlink(missing_ok=True)

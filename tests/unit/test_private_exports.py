@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cli.read_commands import write_private_file
 from runtime.errors import UserFacingError
 from runtime.logs import configure_logging, get_logger
+from runtime.private_files import write_private_file
 
 
 def test_an_export_is_readable_by_its_owner_only(tmp_path: Path) -> None:
