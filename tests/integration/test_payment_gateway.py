@@ -1,0 +1,319 @@
+"""The HTTP payment gateway against a local fake payments API: exactly one payment each time.
+
+The fake keeps payments by idempotency key, as a real payments API does, and can be told
+to fail, to commit and then hang past the client's timeout, or to refuse the next order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from temporalio.exceptions import ApplicationError
+
+from activities.payment_gateway import (
+    GATEWAY_UNAVAILABLE,
+    PAYMENT_REFUSED,
+    HttpPaymentGateway,
+    LedgerGateway,
+    gateway_from_env,
+    pay_and_record,
+)
+from activities.payments import Ledger
+from runtime.ports import free_port
+from runtime.settings import Settings, SettingsError
+from workflows.actions import PayoutOrder
+
+API_KEY = "pk_test_" + "s3cr3t" * 4
+
+
+class FakePayments:
+    """What the fake API holds and will do next; shared with its handler threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.payments: dict[str, dict[str, Any]] = {}
+        self.plan: list[str] = []
+        self.posts = 0
+        self.release = threading.Event()
+        self.committed = threading.Event()
+
+    def next_move(self) -> str:
+        with self.lock:
+            self.posts += 1
+            return self.plan.pop(0) if self.plan else "normal"
+
+
+def _handler(fake: FakePayments) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: the test reads the fake's state, not its access log."""
+
+        def _answer(self, status: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except OSError:
+                pass  # the client gave up (the timeout case)
+
+        def _authorised(self) -> bool:
+            if self.headers.get("Authorization") == f"Bearer {API_KEY}":
+                return True
+            self._answer(401, {"detail": "invalid api key"})
+            return False
+
+        def do_GET(self) -> None:
+            if not self._authorised():
+                return
+            query = parse_qs(urlsplit(self.path).query)
+            with fake.lock:
+                found = list(fake.payments.values())
+            if "idempotency_key" in query:
+                found = [p for p in found if p["idempotency_key"] == query["idempotency_key"][0]]
+            self._answer(200, {"payments": found})
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            order = json.loads(self.rfile.read(length))
+            if not self._authorised():
+                return
+            move = fake.next_move()
+            if move == "fail":
+                self._answer(500, {"detail": "internal error"})
+                return
+            if move == "refuse":
+                self._answer(422, {"reason": "payee account closed\x1b[31m" + "x" * 1000})
+                return
+            key = self.headers["Idempotency-Key"]
+            with fake.lock:
+                existing = fake.payments.get(key)
+                if existing is None:
+                    fake.payments[key] = {
+                        "id": f"pay_{uuid.uuid4().hex[:10]}",
+                        "idempotency_key": key,
+                        "claim_id": order["claim_id"],
+                        "amount": order["amount"],
+                        "currency": order["currency"],
+                        "created_at": datetime.now(UTC).isoformat(),
+                    }
+            if existing is not None:
+                # No id in the answer: the client has to ask for the original.
+                self._answer(409, {"detail": "already processed"})
+                return
+            fake.committed.set()
+            if move == "hang":
+                fake.release.wait(timeout=30)
+                return
+            self._answer(201, fake.payments[key])
+
+    return Handler
+
+
+@pytest.fixture
+def fake() -> Iterator[tuple[FakePayments, str]]:
+    """The fake payments API on a free port, stopped after the test."""
+    state = FakePayments()
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _handler(state))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        state.release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def order(claim_id: str = "CLM-1", amount: str = "120.50") -> PayoutOrder:
+    return PayoutOrder(
+        idempotency_key=f"claim/{claim_id}/payout",
+        claim_id=claim_id,
+        payee_id="P-1",
+        amount=Decimal(amount),
+        currency="USD",
+        approved_by=["maria"],
+    )
+
+
+async def pay_with_retries(gateway: HttpPaymentGateway, payout: PayoutOrder) -> Any:
+    """What Temporal does: the same order again after each retryable failure."""
+    for _ in range(5):
+        try:
+            return await gateway.pay(payout)
+        except ApplicationError as failed:
+            if failed.non_retryable:
+                raise
+    raise AssertionError("never paid")
+
+
+async def test_a_failure_then_a_success_pays_once(fake: tuple[FakePayments, str]) -> None:
+    """A 500 is retried under the same key; the fake holds one payment, the receipt its id."""
+    state, url = fake
+    state.plan = ["fail"]
+    gateway = HttpPaymentGateway(url, API_KEY)
+    with pytest.raises(ApplicationError) as failed:
+        await gateway.pay(order())
+    assert (failed.value.type, failed.value.non_retryable) == (GATEWAY_UNAVAILABLE, False)
+    receipt = await gateway.pay(order())
+    assert [receipt.payout_id] == [p["id"] for p in state.payments.values()]
+    assert not receipt.already_paid
+
+
+async def test_a_commit_then_a_timeout_pays_once_with_the_original_id(
+    fake: tuple[FakePayments, str],
+) -> None:
+    """The gateway commits and hangs; the client times out; the retry gets the original."""
+    state, url = fake
+    state.plan = ["hang"]
+    gateway = HttpPaymentGateway(url, API_KEY, timeout=0.5)
+    with pytest.raises(ApplicationError) as failed:
+        await gateway.pay(order())
+    assert not failed.value.non_retryable
+    assert state.committed.is_set()
+    receipt = await gateway.pay(order())
+    state.release.set()
+    assert 1 == len(state.payments)
+    assert receipt.payout_id == state.payments["claim/CLM-1/payout"]["id"]
+    assert receipt.already_paid
+
+
+async def test_duplicates_are_answered_with_the_first_payment(
+    fake: tuple[FakePayments, str],
+) -> None:
+    """Three orders under one key: one payment, three receipts with the same id."""
+    state, url = fake
+    gateway = HttpPaymentGateway(url, API_KEY)
+    receipts = [await gateway.pay(order()) for _ in range(3)]
+    assert 1 == len(state.payments)
+    assert 1 == len({r.payout_id for r in receipts})
+    assert [False, True, True] == [r.already_paid for r in receipts]
+
+
+async def test_a_refusal_is_not_retried_and_says_why(fake: tuple[FakePayments, str]) -> None:
+    """A 422 is a non-retryable PaymentRefused with the reason, printable and bounded."""
+    state, url = fake
+    state.plan = ["refuse"]
+    with pytest.raises(ApplicationError) as failed:
+        await pay_with_retries(HttpPaymentGateway(url, API_KEY), order())
+    error = failed.value
+    assert (error.type, error.non_retryable) == (PAYMENT_REFUSED, True)
+    assert "payee account closed" in error.message
+    assert "\x1b" not in error.message
+    assert len(error.message) < 500
+    assert 1 == state.posts
+    assert {} == state.payments
+
+
+async def test_a_bad_api_key_is_refused_and_never_shown(
+    fake: tuple[FakePayments, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A wrong key is a refusal naming the setting; neither key appears anywhere."""
+    state, url = fake
+    wrong = "pk_live_" + "wr0ng" * 5
+    caplog.set_level(logging.DEBUG)
+    gateway = HttpPaymentGateway(url, wrong)
+    with pytest.raises(ApplicationError) as failed:
+        await gateway.pay(order())
+    assert failed.value.type == PAYMENT_REFUSED
+    assert "CLAIMS_PAYMENTS_API_KEY" in failed.value.message
+    for text in (str(failed.value), repr(gateway), caplog.text):
+        assert wrong not in text
+        assert API_KEY not in text
+    assert {} == state.payments
+
+
+async def test_a_gateway_that_is_down_is_retryable() -> None:
+    """Nothing listening: a retryable error, never a refusal."""
+    gateway = HttpPaymentGateway(f"http://127.0.0.1:{free_port()}", API_KEY)
+    with pytest.raises(ApplicationError) as failed:
+        await gateway.pay(order())
+    assert (failed.value.type, failed.value.non_retryable) == (GATEWAY_UNAVAILABLE, False)
+
+
+async def test_pay_and_record_writes_the_claims_record_once(
+    fake: tuple[FakePayments, str], tmp_path: Path
+) -> None:
+    """Through the HTTP gateway, the ledger records the payout once; a repeat pays nothing."""
+    state, url = fake
+    ledger = Ledger(tmp_path / "ledger.db")
+    gateway = HttpPaymentGateway(url, API_KEY)
+    first = await pay_and_record(gateway, ledger, order())
+    again = await pay_and_record(gateway, ledger, order())
+    other_key = order().model_copy(update={"idempotency_key": "wf-1/payout"})
+    third = await pay_and_record(gateway, ledger, other_key)
+    assert first.payout_id == again.payout_id
+    assert third.already_paid
+    assert 1 == len(state.payments)
+    assert 1 == len(ledger.payouts_for("CLM-1"))
+
+
+async def test_listing_and_status(fake: tuple[FakePayments, str]) -> None:
+    """`payments(since)` and `status(key)` read back what was paid; an unknown key is None."""
+    _, url = fake
+    gateway = HttpPaymentGateway(url, API_KEY)
+    await gateway.pay(order("CLM-1"))
+    await gateway.pay(order("CLM-2", "5.00"))
+    since = datetime.now(UTC) - timedelta(days=1)
+    listed = await gateway.payments(since)
+    assert ["CLM-1", "CLM-2"] == sorted(p.claim_id for p in listed)
+    found = await gateway.status("claim/CLM-2/payout")
+    assert found is not None
+    assert found.amount == Decimal("5.00")
+    assert await gateway.status("claim/nope/payout") is None
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"CLAIMS_PAYMENT_GATEWAY": "stripe"}, "CLAIMS_PAYMENT_GATEWAY"),
+        ({"CLAIMS_PAYMENT_GATEWAY": "http"}, "CLAIMS_PAYMENTS_URL"),
+        (
+            {"CLAIMS_PAYMENT_GATEWAY": "http", "CLAIMS_PAYMENTS_URL": "ftp://x"},
+            "CLAIMS_PAYMENTS_URL",
+        ),
+        (
+            {"CLAIMS_PAYMENT_GATEWAY": "http", "CLAIMS_PAYMENTS_URL": "https://pay.example"},
+            "CLAIMS_PAYMENTS_API_KEY",
+        ),
+        ({"CLAIMS_PAYMENT_GATEWAY": "\x1b[2J" + "x" * 500}, "CLAIMS_PAYMENT_GATEWAY"),
+    ],
+)
+def test_bad_settings_name_the_variable(env: dict[str, str], names: str, tmp_path: Path) -> None:
+    """Each wrong setting is refused at start, naming the variable, printably."""
+    settings = Settings.from_env({"CLAIMS_DATA_DIR": str(tmp_path)})
+    with pytest.raises(SettingsError) as refused:
+        gateway_from_env(settings, env)
+    assert names in str(refused.value)
+    assert "\x1b" not in str(refused.value)
+    assert len(str(refused.value)) < 400
+
+
+def test_the_ledger_is_the_default_and_http_takes_the_key(tmp_path: Path) -> None:
+    """Unset means the ledger; `http` with URL and key builds a gateway that hides the key."""
+    settings = Settings.from_env({"CLAIMS_DATA_DIR": str(tmp_path)})
+    assert isinstance(gateway_from_env(settings, {}), LedgerGateway)
+    gateway = gateway_from_env(
+        settings,
+        {
+            "CLAIMS_PAYMENT_GATEWAY": " HTTP ",
+            "CLAIMS_PAYMENTS_URL": "https://pay.example/v1/",
+            "CLAIMS_PAYMENTS_API_KEY": API_KEY,
+        },
+    )
+    assert isinstance(gateway, HttpPaymentGateway)
+    assert API_KEY not in repr(gateway)
