@@ -31,8 +31,9 @@ from workflows.actions import Notice, NoticeReceipt, PayoutOrder, PayoutReceipt
 
 LEDGER_SETTING = "CLAIMS_LEDGER_DB"
 # 1: payouts keyed by idempotency key, one approver. 2: one payout per claim id (unique
-# index), every approver as a JSON list.
-SCHEMA_VERSION = 2
+# index), every approver as a JSON list. 3: notices carry their delivery (status, attempts,
+# last error, next attempt, lease) for the relay in activities.notice_delivery.
+SCHEMA_VERSION = 3
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS payouts (
@@ -55,6 +56,23 @@ CREATE TABLE IF NOT EXISTS notices (
     sent_at TEXT NOT NULL
 );
 """
+# Delivery columns of the outbox, added to a ledger of any earlier version (ALTER TABLE):
+# pending -> sent, or failed for good; a leased row is being delivered by one relay.
+_DELIVERY_COLUMNS = {
+    "status": "TEXT NOT NULL DEFAULT 'pending'",
+    "attempts": "INTEGER NOT NULL DEFAULT 0",
+    "last_error": "TEXT",
+    "next_attempt_at": "TEXT",
+    "lease_owner": "TEXT",
+    "lease_until": "TEXT",
+    "mail_sent_at": "TEXT",
+    "chat_sent_at": "TEXT",
+    "delivered_at": "TEXT",
+}
+_DUE_NOTICES = "CREATE INDEX IF NOT EXISTS notices_due ON notices (status, next_attempt_at)"
+# Notices written before delivery existed were never meant to reach anyone; sending weeks
+# of stale reminders on upgrade would be worse than not sending them.
+NOT_DELIVERED_BEFORE_V3 = "written before notice delivery existed; not sent"
 _ONE_PAYOUT_PER_CLAIM = (
     "CREATE UNIQUE INDEX IF NOT EXISTS payouts_one_per_claim ON payouts (claim_id)"
 )
@@ -139,6 +157,16 @@ class Ledger:
                 db.execute(statement)
         if version < 2:
             db.execute("UPDATE payouts SET approved_by = json_array(approved_by)")
+        present = {str(row[1]) for row in db.execute("PRAGMA table_info(notices)")}
+        for column, declaration in _DELIVERY_COLUMNS.items():
+            if column not in present:
+                db.execute(f"ALTER TABLE notices ADD COLUMN {column} {declaration}")
+        if version < 3:
+            db.execute(
+                "UPDATE notices SET status = 'skipped', last_error = ?",
+                (NOT_DELIVERED_BEFORE_V3,),
+            )
+        db.execute(_DUE_NOTICES)
         paid_twice = [
             str(claim_id)
             for (claim_id,) in db.execute(
@@ -199,9 +227,11 @@ class Ledger:
         return _receipt(record, already_paid=False)
 
     def send(self, notice: Notice) -> NoticeReceipt:
+        """Put the notice in the outbox (pending, due now) once per idempotency key."""
         with self._refusals(), self._transaction() as db:
             inserted = db.execute(
-                "INSERT OR IGNORE INTO notices VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO notices (idempotency_key, notice_id, claim_id, "
+                "recipient, subject, body, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     notice.idempotency_key,
                     f"MSG-{uuid.uuid4().hex[:12]}",
@@ -292,6 +322,6 @@ class PaymentActivities:
 
     @activity.defn
     async def send_notice(self, notice: Notice) -> NoticeReceipt:
-        """Put a message in the outbox once; the mail relay delivers it."""
+        """Put a message in the outbox once; the relay (activities.notice_delivery) delivers it."""
         _only_in_a_review("notice")
         return await asyncio.to_thread(self._ledger.send, notice)

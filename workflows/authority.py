@@ -35,6 +35,12 @@ class Approver(BaseModel):
     name: PersonName = Field(min_length=1, max_length=64)
     role: Role
     approval_limit: Money
+    # Where notices reach this person (optional: a policy without them still validates;
+    # the notice relay then has nowhere to deliver a reminder addressed to them).
+    email: str | None = Field(
+        default=None, max_length=254, pattern=r"^[^\s@<>(),;:\"\[\]\\]{1,64}@[A-Za-z0-9.-]{1,253}$"
+    )
+    chat: str | None = Field(default=None, max_length=80, pattern=r"^[A-Za-z0-9._-]{1,80}$")
 
 
 class EscalationLevel(BaseModel):
