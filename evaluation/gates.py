@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from evaluation.scoring import CandidateReport, EvalReport
 from runtime.errors import UserFacingError
@@ -34,15 +35,21 @@ def _latency(report: CandidateReport, field: str) -> float | None:
     return value
 
 
+def _found(report: CandidateReport, cases: list[Any]) -> int | None:
+    """How many cases were found; unknown when the candidate answered none (every rerun
+    failed), so that "none dangerous" is never read from a candidate never measured."""
+    return len(cases) if report.answered else None
+
+
 # name -> (what it measures, how to read it from a candidate's report)
 METRICS: dict[str, tuple[str, Callable[[CandidateReport], Decimal | float | int | None]]] = {
     "dangerous": (
         "claims it would auto-approve that a person rejected or paid less",
-        lambda r: len(r.dangerous),
+        lambda r: _found(r, r.dangerous),
     ),
     "needless_referrals": (
         "claims it would send to a person that were fine",
-        lambda r: len(r.needless_referrals),
+        lambda r: _found(r, r.needless_referrals),
     ),
     "errors": ("reruns that failed", lambda r: r.errors),
     "unanswered": ("cases without an answer", lambda r: r.unanswered),

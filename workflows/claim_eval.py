@@ -22,6 +22,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.agent import AgentOutcome, StopReason
     from workflows.claim_review import ClaimWhatIfWorkflow
     from workflows.evaluation import (
         MAX_EVAL_RUNS,
@@ -38,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         child_workflow_id,
     )
     from workflows.options import ReviewOptions, WhatIfRequest
+    from workflows.routing import RoutingDecision
     from workflows.state import OutcomeStatus
 
 LOAD_EVAL_CASES = "load_eval_cases"
@@ -57,12 +59,33 @@ class ClaimEvalRunWorkflow(ClaimWhatIfWorkflow):
     @workflow.init
     def __init__(self, request: EvalRunRequest) -> None:
         super().__init__(request.what_if)
+        self._model_failure = ""
+
+    def _route(self, result: AgentOutcome) -> RoutingDecision:
+        # A model that never answered (no key on the worker, an outage) sends the claim to
+        # a person in a review; in an evaluation the candidate was not measured at all.
+        if result.assessment is None and result.stop_reason is StopReason.MODEL_UNAVAILABLE:
+            self._model_failure = f"the candidate's model gave no answer: {result.stop_detail}"
+        return super()._route(result)
 
     @workflow.run
     async def run(self, request: EvalRunRequest) -> CandidateAnswer:  # type: ignore[override]
         outcome = await self._published(self._review(request.what_if.claim))
         assessment = self._book.state.context.assessment
         usage = self._usage
+        if self._model_failure:
+            return CandidateAnswer(
+                case_id=request.case_id,
+                candidate=request.candidate,
+                workflow_id=workflow.info().workflow_id,
+                model=usage.model,
+                model_turns=usage.model_turns,
+                tool_calls=usage.tool_calls,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                model_ms=round(usage.model_ms, 1),
+                error=self._model_failure[:500],
+            )
         return CandidateAnswer(
             case_id=request.case_id,
             candidate=request.candidate,

@@ -13,13 +13,16 @@ from pathlib import Path
 import pytest
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.worker import Replayer
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.payments import Ledger
 from evaluation.runner import start_evaluation, wait_for_result
 from runtime.devserver import DevServer
 from tests.helpers import sample_claim, settings_in
-from worker import build_activities, create_worker
-from workflows.claim_eval import LOAD_EVAL_CASES
+from worker import DETERMINISTIC_PACKAGES, build_activities, create_worker
+from workflows import claim_eval
+from workflows.claim_eval import LOAD_EVAL_CASES, ClaimEvalRunWorkflow, ClaimEvalWorkflow
 from workflows.evaluation import (
     AGENT_DECIDER,
     Candidate,
@@ -123,3 +126,64 @@ async def test_each_candidate_reruns_each_case_once_and_nothing_is_paid(
         Ledger(ledger).payouts_for("CLM-1002"),
         Ledger(ledger).notices_for("CLM-1002"),
     )
+
+
+async def test_a_model_the_worker_cannot_use_is_an_error_not_a_referral(
+    dev_server: DevServer, tmp_path: Path
+) -> None:
+    """A candidate whose model never answers was not evaluated: each rerun is an error.
+
+    Counted as "sent to a person", such a candidate would agree with every human route
+    and pass `--fail-if dangerous>0` without a single model turn.
+    """
+    client = await dev_server.start()
+    request = EvalRequest(
+        eval_id="it-unusable-model",
+        source=EvalSource(kind=EvalSourceKind.DATASET, path=str(tmp_path)),
+        candidates=[Candidate(name="nokey", llm="openai:gpt-4o-mini")],
+    )
+
+    result, _ledger = await evaluate(client, tmp_path, request, PagedCases(CASES[1:2]))
+
+    (answer,) = result.answers  # type: ignore[attr-defined]
+    assert "model" in answer.error
+
+
+async def test_continued_as_new_evaluation_replays_and_counts_each_case_once(
+    dev_server: DevServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An evaluation that continues as new between pages: every run's history replays,
+    and a case met again on a later page (after the hand-over) is evaluated once."""
+    monkeypatch.setattr(claim_eval, "RUNS_PER_HISTORY", 2)
+    client = await dev_server.start()
+    request = EvalRequest(
+        eval_id="it-continued",
+        source=EvalSource(kind=EvalSourceKind.DATASET, path=str(tmp_path)),
+        candidates=[Candidate(name="current")],
+    )
+    loader = PagedCases([*CASES, CASES[0]])
+
+    result, _ledger = await evaluate(client, tmp_path, request, loader)
+
+    answered = sorted(a.case_id for a in result.answers)  # type: ignore[attr-defined]
+    assert ["CLM-1001", "CLM-1002", "CLM-1004"] == answered
+    runs = [
+        execution.run_id
+        async for execution in client.list_workflows("WorkflowId = 'eval-it-continued'")
+    ]
+    assert len(runs) >= 2
+    handle = client.get_workflow_handle("eval-it-continued")
+    replayer = Replayer(
+        workflows=[ClaimEvalWorkflow, ClaimEvalRunWorkflow],
+        data_converter=client.data_converter,
+        # As the worker runs them: the workflows package shared, so the patched page
+        # budget holds in the replay too.
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(
+                *DETERMINISTIC_PACKAGES
+            )
+        ),
+    )
+    for run_id in runs:
+        history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+        await replayer.replay_workflow(history)

@@ -152,3 +152,16 @@ def test_a_metric_that_cannot_be_measured_fails_its_gate() -> None:
 def test_no_gates_no_failures(report: EvalReport) -> None:
     """Without --fail-if nothing fails."""
     assert [] == failed_gates(report, [])
+
+
+def test_a_candidate_that_answered_nothing_fails_every_count_gate() -> None:
+    """Every rerun failed: no dangerous cell is not the same as none found, so
+    dangerous>0 and needless_referrals>0 fail rather than pass a candidate never measured."""
+    result = hand_computed_result()
+    failed = [
+        a.model_copy(update={"error": "the candidate's model gave no answer"})
+        for a in result.answers
+    ]
+    report = score(result.model_copy(update={"answers": failed}), Pricing())
+    failures = failed_gates(report, parse_gates(["dangerous>0", "needless_referrals>0"]))
+    assert [None] * 4 == [f.value for f in failures]
