@@ -9,6 +9,7 @@ compact answers, so a thousand cases fit in its state and its result.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from decimal import Decimal
 from enum import StrEnum
@@ -250,7 +251,12 @@ def child_workflow_id(eval_id: str, candidate: str, case_id: str) -> str:
     """One dry run per evaluation, candidate and case: a restart never starts it twice.
 
     Slashes cannot appear in an evaluation id or a candidate name, so no evaluation's
-    children can take the id of another evaluation or of its children.
+    children can take the id of another evaluation or of its children. A case id with
+    other characters ("a b") is rewritten ("a_b") and followed by a digest of itself after
+    one more slash: "a b" and "a_b" stay two runs, and no rewritten id is a plain one.
     """
     safe_case = re.sub(r"[^A-Za-z0-9._-]", "_", case_id)
+    if safe_case != case_id:
+        digest = hashlib.blake2b(case_id.encode("utf-8"), digest_size=8).hexdigest()
+        safe_case = f"{safe_case}/{digest}"
     return f"{eval_workflow_id(eval_id)}/{candidate}/{safe_case}"
