@@ -10,7 +10,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,7 +19,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from temporalio.exceptions import ApplicationError
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from activities.payment_gateway import (
     GATEWAY_UNAVAILABLE,
@@ -32,7 +37,12 @@ from activities.payment_gateway import (
 from activities.payments import Ledger
 from runtime.ports import free_port
 from runtime.settings import Settings, SettingsError
-from workflows.actions import PayoutOrder
+from tests.helpers import TEST_SERVER
+from workflows.actions import PayoutOrder, PayoutReceipt
+from workflows.payment_refusal import PATCH_PAYMENT_REFUSED_TO_PERSON, gateway_refusal
+
+with workflow.unsafe.imports_passed_through():
+    from tests.keys import encrypted_test_converter
 
 API_KEY = "pk_test_" + "s3cr3t" * 4
 
@@ -317,3 +327,89 @@ def test_the_ledger_is_the_default_and_http_takes_the_key(tmp_path: Path) -> Non
     )
     assert isinstance(gateway, HttpPaymentGateway)
     assert API_KEY not in repr(gateway)
+
+
+# -- through Temporal: a real activity retry, and a refusal as the workflow sees it ------
+
+PAYMENTS_URL: dict[str, str] = {}
+
+
+@activity.defn(name="pay_through_gateway")
+async def pay_through_gateway(payout: PayoutOrder) -> PayoutReceipt:
+    """What `issue_payout` does with the HTTP gateway, against the fake on this test's port."""
+    gateway = HttpPaymentGateway(PAYMENTS_URL["url"], API_KEY, timeout=0.5)
+    ledger = Ledger(Path(PAYMENTS_URL["ledger"]))
+    return await pay_and_record(gateway, ledger, payout)
+
+
+@workflow.defn(name="PayOnce", sandboxed=False)
+class PayOnce:
+    """Pays one order the way a review does; a refusal comes back as its reason."""
+
+    @workflow.run
+    async def run(self, payout: PayoutOrder) -> str:
+        """The payment id, or `refused: <reason>` for a refusal the workflow caught."""
+        try:
+            receipt = await workflow.execute_activity(
+                pay_through_gateway,
+                payout,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=50)),
+            )
+        except ActivityError as failed:
+            reason = gateway_refusal(failed)
+            if reason is None or not workflow.patched(PATCH_PAYMENT_REFUSED_TO_PERSON):
+                raise
+            return f"refused: {reason}"
+        return receipt.payout_id
+
+
+@pytest.fixture
+async def temporal(
+    fake: tuple[FakePayments, str], tmp_path: Path
+) -> AsyncIterator[tuple[Client, FakePayments]]:
+    """A time-skipping server and a worker for PayOnce, paying into the fake."""
+    state, url = fake
+    PAYMENTS_URL.update(url=url, ledger=str(tmp_path / "ledger.db"))
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(TEST_SERVER),
+        data_converter=encrypted_test_converter(),
+    )
+    try:
+        async with Worker(
+            env.client,
+            task_queue="payments",
+            workflows=[PayOnce],
+            activities=[pay_through_gateway],
+        ):
+            yield env.client, state
+    finally:
+        await env.shutdown()
+
+
+async def test_temporal_retries_a_commit_then_timeout_into_one_payment(
+    temporal: tuple[Client, FakePayments], tmp_path: Path
+) -> None:
+    """Failure, then commit-and-hang, then success: Temporal's retries make one payment."""
+    client, state = temporal
+    state.plan = ["fail", "hang"]
+    paid = await client.execute_workflow(
+        PayOnce.run, order(), id=f"pay-{uuid.uuid4().hex}", task_queue="payments"
+    )
+    state.release.set()
+    assert [paid] == [p["id"] for p in state.payments.values()]
+    assert 1 == len(Ledger(tmp_path / "ledger.db").payouts_for("CLM-1"))
+
+
+async def test_temporal_does_not_retry_a_refusal_and_the_workflow_reads_why(
+    temporal: tuple[Client, FakePayments],
+) -> None:
+    """A 422 reaches the workflow after one attempt, with the gateway's printable reason."""
+    client, state = temporal
+    state.plan = ["refuse"]
+    answer = await client.execute_workflow(
+        PayOnce.run, order(), id=f"pay-{uuid.uuid4().hex}", task_queue="payments"
+    )
+    assert answer.startswith("refused: the payment gateway refused the payout for claim CLM-1")
+    assert "payee account closed" in answer
+    assert 1 == state.posts
