@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.claim_review import ClaimWhatIfWorkflow
     from workflows.evaluation import (
         MAX_EVAL_RUNS,
+        PROGRESS_BYTES_BUDGET,
         Candidate,
         CandidateAnswer,
         EvalCase,
@@ -183,27 +184,41 @@ class ClaimEvalWorkflow:
         except ActivityError as failure:
             # The source cannot be read (a missing folder, a bad query): the evaluation
             # ends with what it has, and says why.
-            progress.skipped.append(f"source: {failure.cause or failure}")
+            progress.skip(f"source: {failure.cause or failure}")
             progress.source_done = True
             return EvalCasePage(cases=[])
         progress.cursor = page.cursor
-        progress.skipped.extend(page.skipped)
+        for entry in page.skipped:
+            progress.skip(entry)
         progress.source_done = page.cursor is None
         return page
 
     def _new_cases(self, page: EvalCasePage) -> list[EvalCase]:
-        """The page's cases not seen before, up to the evaluation's limit."""
+        """The page's cases not seen before, up to the evaluation's limit and as many as its
+        state can carry: a worst-case answer for each rerun is counted before it starts."""
         progress = self._progress
+        candidates = len(self._request.candidates)
+        carried = self._request.model_copy(update={"progress": progress})
+        used = len(carried.model_dump_json().encode("utf-8"))
         cases: list[EvalCase] = []
         for case in page.cases:
             if len(progress.labels) >= self._case_limit():
                 progress.source_done = True
                 break
             if case.case_id in self._known:
-                progress.skipped.append(f"{case.case_id}: appears twice; evaluated once")
+                progress.skip(f"{case.case_id}: appears twice; evaluated once")
                 continue
+            label = case.label()
+            used += progress.case_bytes(label, candidates=candidates)
+            if used > PROGRESS_BYTES_BUDGET:
+                progress.source_done = True
+                progress.skip(
+                    f"the evaluation stops at {len(progress.labels):,} cases: more answers "
+                    "would not fit in one Temporal payload; evaluate fewer candidates at once"
+                )
+                break
             self._known.add(case.case_id)
-            progress.labels.append(case.label())
+            progress.labels.append(label)
             cases.append(case)
         return cases
 
@@ -242,8 +257,8 @@ class ClaimEvalWorkflow:
                     case_id=case.case_id,
                     candidate=candidate.name,
                     workflow_id=run_id,
-                    error=str(failure.cause or failure)[:500],
+                    error=str(failure.cause or failure),
                 )
             finally:
                 self._running -= 1
-        self._progress.answers.append(answer)
+        self._progress.answers.append(answer.bounded())

@@ -32,6 +32,17 @@ MAX_EVAL_CASES = 1000
 MAX_CANDIDATES = 4
 MAX_EVAL_RUNS = 2000
 MAX_CONCURRENCY = 50
+# The evaluation's state travels whole, as its input when it continues as new and as its
+# result: kept under this many bytes of JSON, a margin below Temporal's 2 MB per payload.
+PROGRESS_BYTES_BUDGET = 1_500_000
+# The most one kept answer takes (`CandidateAnswer.bounded`), reserved for each rerun
+# before it starts.
+ANSWER_BYTES_MAX = 4096
+MAX_ANSWER_ERROR_CHARS = 300
+MAX_ANSWER_MODEL_CHARS = 100
+# Entries of the source that were no case: the first ones listed, the rest counted.
+MAX_SKIPPED_LISTED = 200
+MAX_SKIPPED_CHARS = 500
 # Who decided an auto-approved claim, as its outcome's `decided_by` names it.
 AGENT_DECIDER = "claim-review-agent"
 
@@ -179,6 +190,16 @@ class CandidateAnswer(BaseModel):
     # Why the rerun produced no answer (a failed child, a model that never answered).
     error: str = ""
 
+    def bounded(self) -> CandidateAnswer:
+        """The answer as the evaluation keeps it: its error and model name cut short, so
+        that it takes at most ANSWER_BYTES_MAX bytes."""
+        return self.model_copy(
+            update={
+                "error": self.error[:MAX_ANSWER_ERROR_CHARS],
+                "model": self.model[:MAX_ANSWER_MODEL_CHARS],
+            }
+        )
+
 
 class EvalProgress(BaseModel):
     """Carried across continue-as-new, and what the `progress` query answers."""
@@ -188,6 +209,25 @@ class EvalProgress(BaseModel):
     skipped: list[str] = Field(default_factory=list)
     cursor: str | None = None
     source_done: bool = False
+
+    def skip(self, entry: str) -> None:
+        """Note an entry of the source that is no case; past MAX_SKIPPED_LISTED, count it."""
+        if len(self.skipped) < MAX_SKIPPED_LISTED:
+            self.skipped.append(entry[:MAX_SKIPPED_CHARS])
+            return
+        more = 1
+        if len(self.skipped) > MAX_SKIPPED_LISTED:
+            more += int(self.skipped.pop().split(" ", 1)[0].replace(",", ""))
+        self.skipped.append(f"{more:,} more entries skipped, not listed")
+
+    def case_bytes(self, label: CaseLabel, *, candidates: int) -> int:
+        """What taking one more case may add: its label and a worst-case answer per rerun."""
+        return len(label.model_dump_json().encode("utf-8")) + candidates * ANSWER_BYTES_MAX
+
+    def room_for(self, label: CaseLabel, *, candidates: int, budget: int) -> bool:
+        """Whether one more case, answered, keeps this progress within `budget` bytes."""
+        used = len(self.model_dump_json().encode("utf-8"))
+        return used + self.case_bytes(label, candidates=candidates) <= budget
 
 
 class EvalRequest(BaseModel):

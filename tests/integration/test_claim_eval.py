@@ -187,3 +187,24 @@ async def test_continued_as_new_evaluation_replays_and_counts_each_case_once(
     for run_id in runs:
         history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
         await replayer.replay_workflow(history)
+
+
+async def test_an_evaluation_stops_taking_cases_before_its_state_outgrows_a_payload(
+    dev_server: DevServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With room for one answered case only, the evaluation reruns one and says why it
+    stopped, instead of growing a result Temporal would refuse to store."""
+    monkeypatch.setattr(claim_eval, "PROGRESS_BYTES_BUDGET", 6000)
+    client = await dev_server.start()
+    request = EvalRequest(
+        eval_id="it-budget",
+        source=EvalSource(kind=EvalSourceKind.DATASET, path=str(tmp_path)),
+        candidates=[Candidate(name="current")],
+    )
+    loader = PagedCases(CASES)
+
+    result, _ledger = await evaluate(client, tmp_path, request, loader)
+
+    assert ["CLM-1001"] == [a.case_id for a in result.answers]  # type: ignore[attr-defined]
+    assert "stops at 1 cases" in result.skipped[-1]  # type: ignore[attr-defined]
+    assert 1 == loader.pages_served
