@@ -38,6 +38,9 @@ MAX_DATASET_BYTES = 64 * 1024 * 1024
 MAX_RECORDS_BYTES = 64 * 1024 * 1024
 # One claim holds at most 10,000 characters of description and 50 documents.
 MAX_LINE_BYTES = 1024 * 1024
+# A page of cases is one activity result: with one line of at most MAX_LINE_BYTES, below
+# Temporal's 2 MB payload limit.
+MAX_PAGE_BYTES = 1024 * 1024
 # A page of problems stays readable and small: past this many, the rest are counted.
 MAX_PROBLEMS_LISTED = 50
 # Field problems named per line; a line wrong everywhere says so briefly.
@@ -197,8 +200,12 @@ def read_page(
     *,
     page_size: int = 25,
     limit: int = MAX_EVAL_CASES,
+    page_max_bytes: int = MAX_PAGE_BYTES,
 ) -> DatasetPage:
     """Up to `page_size` cases from `cursor` on, stopping after `limit` cases in all.
+
+    A page also ends before its cases' lines would pass `page_max_bytes` (one case at
+    least), so a page of long cases is still one payload Temporal stores.
 
     Never raises on the file's content: each unusable line is a problem in `skipped`. The
     next page's cursor is None once the file or the limit is reached.
@@ -211,6 +218,7 @@ def read_page(
     taken = cursor.taken
     line, offset = cursor.line, cursor.offset
     not_listed = 0
+    page_bytes = 0
     if offset > size:
         raise DatasetError(
             f"dataset file {printable(str(path))} is shorter than when its reading began; "
@@ -223,9 +231,12 @@ def read_page(
                 text = _next_line(stream)
                 if text == _END:
                     return _finish(page, not_listed, name, None)
+                if page.cases and text is not None and page_bytes + len(text) > page_max_bytes:
+                    break  # this line starts the next page
                 line, offset = line + 1, stream.tell()
                 problem, case = _read_line(text, seen)
                 if case is not None:
+                    page_bytes += len(text or b"")
                     page.cases.append(case)
                     seen.add(_digest(case.case_id))
                     taken += 1

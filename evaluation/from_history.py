@@ -31,7 +31,14 @@ from runtime.settings import WORKFLOW_TYPE
 from runtime.text import printable
 from workflows.claim import Claim
 from workflows.continuation import CarriedReview
-from workflows.evaluation import AGENT_DECIDER, EvalCase, FinalDecision, OriginalReview, Route
+from workflows.evaluation import (
+    AGENT_DECIDER,
+    MAX_SKIPPED_CHARS,
+    EvalCase,
+    FinalDecision,
+    OriginalReview,
+    Route,
+)
 from workflows.evidence import AGENT_TURN, AgentTurnRequest, AgentTurnResult, ClaimAssessment
 from workflows.state import ClaimOutcome, OutcomeStatus, Step
 from workflows.tools import SUBMIT_ASSESSMENT, TOOLS
@@ -40,6 +47,10 @@ from workflows.tools import SUBMIT_ASSESSMENT, TOOLS
 STEP_ATTRIBUTE = "ClaimStep"
 # A folder holding more files than one evaluation can use is read no further than this.
 MAX_FOLDER_ENTRIES = 100_000
+# What one page of a folder reads and lists at most (see `cases_from_folder`).
+MAX_FILES_PER_PAGE = 200
+MAX_SKIPPED_PER_PAGE = 50
+MAX_PAGE_BYTES = 1024 * 1024
 
 _CLOSED_WITHOUT_DECISION = {
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: (
@@ -268,13 +279,27 @@ async def cases_from_folder(
     names = history_files(folder)
     cases: list[EvalCase] = []
     skipped: list[str] = []
+    not_listed = 0
+    page_bytes = 0
     index = start
-    while index < len(names) and len(cases) < count:
+    # A page is one activity result and one activity's work: it also ends after
+    # MAX_FILES_PER_PAGE files or once its cases pass MAX_PAGE_BYTES of JSON.
+    while (
+        index < len(names)
+        and len(cases) < count
+        and index - start < MAX_FILES_PER_PAGE
+        and page_bytes < MAX_PAGE_BYTES
+    ):
         name = names[index]
         index += 1
         found = await case_from_file(folder / name, converter)
-        if isinstance(found, str):
-            skipped.append(f"{printable(name)}: {found}")
-        else:
+        if isinstance(found, EvalCase):
             cases.append(found)
+            page_bytes += len(found.model_dump_json().encode("utf-8"))
+        elif len(skipped) < MAX_SKIPPED_PER_PAGE:
+            skipped.append(f"{printable(name)}: {found}"[:MAX_SKIPPED_CHARS])
+        else:
+            not_listed += 1
+    if not_listed:
+        skipped.append(f"{not_listed:,} more files skipped, not listed")
     return cases, skipped, (index if index < len(names) else None)

@@ -251,3 +251,26 @@ def test_pages_follow_the_cursor_and_the_limit(tmp_path: Path) -> None:
     for forged in ("", "dataset1:1:2", "dataset1:-1:0:0:", "other:1:1:1:", "dataset1:1:1:1:AAA"):
         with pytest.raises(DatasetError, match="cursor"):
             DatasetCursor.decode(forged)
+
+
+def test_a_page_of_large_cases_stays_below_a_payload(tmp_path: Path) -> None:
+    """Cases of up to a megabyte each (long staff notes): a page stops before a megabyte
+    of them, the line that would pass it starting the next page, so no page is a
+    result Temporal refuses; every case is read once across the pages."""
+    notes = ["n" * 30_000] * 20
+    path = tmp_path / "cases.jsonl"
+    path.write_text(
+        "".join(json.dumps(a_case(f"BIG-{i}", notes=notes)) + "\n" for i in range(5)),
+        encoding="utf-8",
+    )
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = read_page(path, cursor)
+        assert len(page.cases) >= 1
+        assert sum(len(c.model_dump_json()) for c in page.cases) <= 1_100_000
+        seen.extend(c.case_id for c in page.cases)
+        if page.cursor is None:
+            break
+        cursor = page.cursor
+    assert [f"BIG-{i}" for i in range(5)] == seen

@@ -13,6 +13,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.converter import DataConverter
 
 from evaluation.from_history import (
+    MAX_SKIPPED_PER_PAGE,
     HistoriesFolderError,
     case_from_file,
     case_from_history,
@@ -156,3 +157,23 @@ async def test_a_missing_folder_is_refused_by_name(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(HistoriesFolderError, match="not a folder"):
         history_files(tmp_path / "file")
+
+
+async def test_a_folder_of_many_unusable_files_pages_with_a_bounded_list(tmp_path: Path) -> None:
+    """Thousands of files that are no history: each page reads a bounded number of files
+    and lists a bounded number of them, counting the rest, so no page outgrows a payload
+    and the reading resumes where the page stopped."""
+    for index in range(600):
+        (tmp_path / f"junk{index:04}.json").write_text("{")
+    shutil.copy(CORPUS / "auto_approve.json", tmp_path / "zz_auto_approve.json")
+    converter = encrypted_test_converter()
+    cases, skipped, cursor = await cases_from_folder(tmp_path, converter)
+    assert [] == cases
+    assert len(skipped) <= MAX_SKIPPED_PER_PAGE + 1
+    assert skipped[-1].endswith("more files skipped, not listed")
+    pages = 1
+    while cursor is not None:
+        cases, skipped, cursor = await cases_from_folder(tmp_path, converter, start=cursor)
+        pages += 1
+    assert ["REPLAY-AUTO"] == [c.case_id for c in cases]
+    assert pages >= 2
