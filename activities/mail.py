@@ -30,6 +30,8 @@ from runtime.errors import UserFacingError
 from runtime.text import printable
 
 SMTP_TIMEOUT_SECONDS = 20.0
+# Where `claims run`'s sink writes mail, under the data directory.
+SINK_DIR_NAME = "mail"
 DEFAULT_MAIL_FROM = "claims@example.com"
 # One address: no whitespace or control characters, one @, a dot-free local part allowed.
 _ADDRESS = re.compile(r"^[^\s@<>(),;:\"\[\]\\]{1,64}@[A-Za-z0-9.-]{1,253}$")
@@ -211,10 +213,14 @@ class MailSink:
         self._controller: Any = None
 
     def start(self) -> MailSink:
+        import logging
+
         from aiosmtpd.controller import Controller
 
         from runtime.ports import free_port
 
+        # aiosmtpd logs every connection at INFO from its own thread: chatter, not news.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port(self.host)
         self._controller = Controller(

@@ -357,7 +357,7 @@ async def run_relay(
         log.info("notice delivery off: set CLAIMS_SMTP_HOST or CLAIMS_CHAT_WEBHOOK_URL")
         await stop.wait()
         return
-    log.info("notice relay started", email=relay.mail.enabled, chat=relay.chat.enabled)
+    log.info("notice relay started", mail_on=relay.mail.enabled, chat_on=relay.chat.enabled)
     while not stop.is_set():
         try:
             attempted = await relay.deliver_due()

@@ -26,6 +26,7 @@ from cli.eval_command import register_eval_command
 from cli.history_commands import register_history_commands
 from cli.keys import keys_app
 from cli.new_claim import register_new_claim_command
+from cli.outbox_command import register_outbox_command
 from cli.patches_command import register_patches_command
 from cli.read_commands import register_read_commands
 from cli.tokens_command import tokens_app
@@ -158,6 +159,7 @@ register_read_commands(app)
 register_action_commands(app)
 register_history_commands(app, command)
 register_patches_command(app)
+register_outbox_command(app)
 register_eval_command(app)
 register_console_commands(app, command)
 register_encryption_key_commands(keys_app)

@@ -197,6 +197,10 @@ async def show(
             highlight=False,
         )
     console.print(render_state(state, width=console.width))
+    if at is None:  # each notice and whether it reached anyone, from this machine's outbox
+        from cli.outbox_command import print_claim_notices
+
+        print_claim_notices(cli_settings(), claim_id, console)
 
 
 @app.command()

@@ -1,4 +1,9 @@
-"""`claims run` (what `make run` calls): dev server, worker and sample claims, in the foreground."""
+"""`claims run` (what `make run` calls): dev server, worker and sample claims, in the foreground.
+
+Unless CLAIMS_SMTP_HOST names a real mail server, a local SMTP sink on a free port takes
+the notices the relay delivers and writes each to <data dir>/mail/ as an .eml file, so a
+newcomer can open the reminder a waiting claim sent (`claims outbox` lists them).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,9 @@ from rich.console import Console
 from rich.markup import escape
 from temporalio.client import Client
 
+from activities.chat import ChatSettings
+from activities.mail import SINK_DIR_NAME, MailSettings, MailSink
+from activities.notice_delivery import run_relay
 from cli.render import ClaimRow, claims_table
 from console.codec_server import load_or_create_codec_token, ui_codec_endpoint
 from console.server import ConsoleServer, build_console
@@ -126,6 +134,37 @@ def print_console(console: Console, served: ConsoleServer) -> None:
         console.print(f"  demo sign-in (name / password): {accounts}", highlight=False)
 
 
+def start_mail_sink(settings: Settings, console: Console) -> MailSink | None:
+    """The local SMTP sink, unless CLAIMS_SMTP_HOST names a mail server to use instead."""
+    if os.environ.get("CLAIMS_SMTP_HOST"):
+        console.print(
+            f"Notices go to the SMTP server {safe(os.environ['CLAIMS_SMTP_HOST'])} "
+            "(CLAIMS_SMTP_HOST)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return None
+    sink = MailSink(settings.data_dir / SINK_DIR_NAME).start()
+    console.print(
+        f"Mail sink on {sink.host}:{sink.port}: notices are written to "
+        f"{safe(sink.directory)}/ (list them: claims outbox)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return sink
+
+
+def sink_env(sink: MailSink) -> dict[str, str]:
+    """The relay's mail settings for the sink: plain SMTP on localhost, no login."""
+    return {
+        "CLAIMS_SMTP_HOST": sink.host,
+        "CLAIMS_SMTP_PORT": str(sink.port),
+        "CLAIMS_SMTP_STARTTLS": "false",
+        "CLAIMS_SMTP_USER": "",
+        "CLAIMS_SMTP_PASSWORD": "",
+    }
+
+
 async def run_product(settings: Settings, console: Console) -> None:
     """Run everything until SIGINT or SIGTERM, then stop worker and server in that order."""
     ensure_data_paths(settings, with_server=True)
@@ -166,7 +205,14 @@ async def run_product(settings: Settings, console: Console) -> None:
     else:
         console.print(f"Encryption key ring: {safe(settings.keys_file)}", highlight=False)
     activities = build_activities(settings)
+    relay_stop = asyncio.Event()
+    sink: MailSink | None = None
     try:
+        sink = start_mail_sink(settings, console)
+        relay_env = dict(os.environ) if sink is None else {**os.environ, **sink_env(sink)}
+        # A wrong CLAIMS_SMTP_* or webhook setting is reported now, not at the relay's start.
+        MailSettings.from_env(relay_env)
+        ChatSettings.from_env(relay_env)
         client = await server.start(
             runtime=metrics_runtime(settings.metrics_port),
             data_converter=configured_data_converter(),
@@ -187,6 +233,7 @@ async def run_product(settings: Settings, console: Console) -> None:
         worker = create_worker(client, settings, activities=activities)
         async with worker:
             serving = asyncio.create_task(served.server.serve())
+            relaying = asyncio.create_task(run_relay(settings, relay_stop, env=relay_env))
             try:
                 console.print("Submitting the sample claims...", highlight=False)
                 claims = load_claims(sorted(settings.sample_claims_dir.glob("*.json")))
@@ -200,8 +247,13 @@ async def run_product(settings: Settings, console: Console) -> None:
                 console.print("Stopping console, worker and server...")
             finally:
                 served.server.should_exit = True
+                relay_stop.set()
                 with contextlib.suppress(asyncio.CancelledError):
                     await serving
+                with contextlib.suppress(asyncio.CancelledError):
+                    await relaying
     finally:
+        if sink is not None:
+            sink.stop()
         server.stop()
     log.info("stopped")

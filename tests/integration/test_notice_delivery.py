@@ -286,3 +286,49 @@ async def test_a_claim_waiting_24_hours_sends_a_reminder_email_to_the_sink(
         reminder.status,
         received["Subject"],
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["outbox"], 0, "MSG-"),
+        (["outbox", "CLM-1"], 0, "pending"),
+        (["outbox", "CLM-404"], 0, "No notices for CLM-404"),
+        (["outbox", "CLM\n1\x1b[31m"], 2, "is not a claim id"),
+        (["outbox", "C" * 5_000], 2, "is not a claim id"),
+        (["outbox", "--limit", "0"], 2, "--limit"),
+        (["outbox", "--limit", "many"], 2, "--limit"),
+    ],
+)
+def test_claims_outbox_lists_notices_and_refuses_wrong_input(
+    tmp_path: Path, args: list[str], code: int, says: str
+) -> None:
+    """`claims outbox` lists notices with their status; a wrong argument is refused in words."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    outbox = Outbox(tmp_path / "ledger.db")
+    put(outbox, "k1", "ada@example.com", "Claim CLM-1 approved")
+    result = CliRunner().invoke(app, args, env={"CLAIMS_DATA_DIR": str(tmp_path), "COLUMNS": "200"})
+    assert (code, True) == (result.exit_code, says in result.output)
+
+
+async def test_claims_outbox_json_names_the_sink_file(tmp_path: Path, sink: MailSink) -> None:
+    """With --json each notice carries its status, attempts and the .eml the sink wrote."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    outbox = Outbox(tmp_path / "ledger.db")
+    notice = put(outbox, "k1", "ada@example.com", "Claim CLM-1 approved")
+    await relay(outbox, sink.settings()).deliver_due(START)
+    result = CliRunner().invoke(app, ["outbox", "--json"], env={"CLAIMS_DATA_DIR": str(tmp_path)})
+
+    (row,) = json.loads(result.output)
+    assert (notice, SENT, 1, str(sink_files(sink.directory, notice)[0])) == (
+        row["notice_id"],
+        row["status"],
+        row["attempts"],
+        row["sink_file"],
+    )
