@@ -332,3 +332,28 @@ async def test_claims_outbox_json_names_the_sink_file(tmp_path: Path, sink: Mail
         row["attempts"],
         row["sink_file"],
     )
+
+
+def test_notices_written_before_delivery_existed_are_not_sent_on_upgrade(tmp_path: Path) -> None:
+    """A schema-2 ledger gains the delivery columns; its old notices are marked skipped."""
+    import sqlite3
+
+    path = tmp_path / "ledger.db"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE notices (idempotency_key TEXT PRIMARY KEY, notice_id TEXT NOT NULL "
+            "UNIQUE, claim_id TEXT NOT NULL, recipient TEXT NOT NULL, subject TEXT NOT NULL, "
+            "body TEXT NOT NULL, sent_at TEXT NOT NULL)"
+        )
+        db.execute(
+            "INSERT INTO notices VALUES ('k0', 'MSG-old', 'CLM-1', 'ada@example.com', 's', 'b', "
+            "'2025-01-01T00:00:00+00:00')"
+        )
+        db.execute("PRAGMA user_version = 2")
+    db.close()
+    outbox = Outbox(path)
+    fresh = put(outbox, "k1", "ada@example.com")
+
+    assert [(fresh, PENDING), ("MSG-old", "skipped")] == [
+        (r.notice_id, r.status) for r in outbox.rows()
+    ]
