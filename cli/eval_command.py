@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import secrets
 import time
 import tomllib
 from datetime import UTC, datetime
@@ -40,6 +41,12 @@ MAX_CANDIDATES_FILE_BYTES = 64 * 1024
 
 class EvalOptionsError(UserFacingError):
     """An option of `claims eval` that cannot be used as given."""
+
+
+def new_eval_id() -> str:
+    """An id for an evaluation started without --id: its start time, and a random part so
+    that two started in the same second (two CI jobs) are two evaluations."""
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
 def _source(
@@ -329,7 +336,7 @@ async def eval_command(
     settings = Settings.from_env()
     gates = parse_gates(fail_if or [])
     prices = load_pricing(pricing)
-    eval_id = eval_id or datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    eval_id = eval_id or new_eval_id()
     if not re.fullmatch(EVAL_ID_PATTERN, eval_id):
         raise EvalOptionsError(
             f"--id {printable(eval_id)!r}: use letters, digits, '.', '_' and '-' (at most 64), "
@@ -360,7 +367,7 @@ async def eval_command(
     if detach:
         console.print(
             f"{said(workflow_id)} runs in Temporal; see it with "
-            f"`claims eval --id {said(eval_id)}` (same source options)",
+            f"`claims eval --id {said(eval_id)}` (the same options)",
             highlight=False,
         )
         return

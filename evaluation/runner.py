@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from temporalio.client import (
     Client,
@@ -54,6 +55,7 @@ async def start_evaluation(
         WorkflowExecutionStatus.RUNNING,
         WorkflowExecutionStatus.COMPLETED,
     ):
+        await _check_same_settings(client, existing, request)
         return StartedEvaluation(existing, started=False)
     sources = {
         "dataset": request.source.path,
@@ -72,6 +74,35 @@ async def start_evaluation(
         + f" on the {request.source.kind} {sources[request.source.kind] or ''}".rstrip(),
     )
     return StartedEvaluation(handle, started=True)
+
+
+def _settings(request: EvalRequest) -> dict[str, Any]:
+    """What makes two evaluations the same one: the source, the candidates and the
+    evidence; not how many reruns run at once."""
+    return request.model_dump(mode="json", include={"source", "candidates", "recorded_evidence"})
+
+
+async def _check_same_settings(
+    client: Client, existing: WorkflowHandle[ClaimEvalWorkflow, EvalResult], request: EvalRequest
+) -> None:
+    """Refuse to reopen an evaluation started with other settings under the same id: its
+    report, and its gates, would pass for this request's."""
+    started_with: EvalRequest | None = None
+    async for event in existing.fetch_history_events():
+        attributes = event.workflow_execution_started_event_attributes
+        if attributes.input.payloads:
+            (started_with,) = await client.data_converter.decode(
+                attributes.input.payloads, [EvalRequest]
+            )
+        break
+    if started_with is None or _settings(started_with) == _settings(request):
+        return
+    names = ", ".join(c.name for c in started_with.candidates)
+    raise EvaluationError(
+        f"evaluation {existing.id} was started with other settings (candidates {names}, "
+        f"the {started_with.source.kind} source); reopen it with the options it was started "
+        "with, or give these settings another --id"
+    )
 
 
 async def wait_for_result(

@@ -17,7 +17,7 @@ from temporalio.worker import Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.payments import Ledger
-from evaluation.runner import start_evaluation, wait_for_result
+from evaluation.runner import EvaluationError, start_evaluation, wait_for_result
 from runtime.devserver import DevServer
 from tests.helpers import sample_claim, settings_in
 from worker import DETERMINISTIC_PACKAGES, build_activities, create_worker
@@ -208,3 +208,25 @@ async def test_an_evaluation_stops_taking_cases_before_its_state_outgrows_a_payl
     assert ["CLM-1001"] == [a.case_id for a in result.answers]  # type: ignore[attr-defined]
     assert "stops at 1 cases" in result.skipped[-1]  # type: ignore[attr-defined]
     assert 1 == loader.pages_served
+
+
+async def test_an_id_in_use_by_other_settings_is_refused_not_reopened(
+    dev_server: DevServer, tmp_path: Path
+) -> None:
+    """`--id` of an evaluation started with other candidates or another source: reopening
+    it would print and gate that evaluation's numbers as if they were these settings'."""
+    client = await dev_server.start()
+    source = EvalSource(kind=EvalSourceKind.DATASET, path=str(tmp_path))
+    first = EvalRequest(eval_id="it-same-id", source=source, candidates=[Candidate(name="a")])
+    started = await start_evaluation(client, first, "no-worker-here")
+    try:
+        assert started.started
+        again = await start_evaluation(client, first.model_copy(update={"concurrency": 2}), "q")
+        assert not again.started
+        other = first.model_copy(
+            update={"candidates": [Candidate(name="a", llm="openai:gpt-4o-mini")]}
+        )
+        with pytest.raises(EvaluationError, match="other settings"):
+            await start_evaluation(client, other, "no-worker-here")
+    finally:
+        await started.handle.terminate("test over")

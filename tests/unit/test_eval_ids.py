@@ -8,8 +8,10 @@ from decimal import Decimal
 
 import pytest
 
+from cli.eval_command import new_eval_id
 from workflows.evaluation import (
     ANSWER_BYTES_MAX,
+    EVAL_ID_PATTERN,
     MAX_SKIPPED_LISTED,
     PROGRESS_BYTES_BUDGET,
     CandidateAnswer,
@@ -111,3 +113,11 @@ def test_the_worst_full_evaluation_fits_a_payload() -> None:
     assert 0 < taken < 500
     assert len(progress.model_dump_json().encode("utf-8")) <= PROGRESS_BYTES_BUDGET
     assert PROGRESS_BYTES_BUDGET <= 1_600_000
+
+
+def test_evaluations_started_without_an_id_in_the_same_second_get_two_ids() -> None:
+    """Two `claims eval` runs without --id in one second are two evaluations: one id
+    would reopen the first, and report (and gate) its settings for the second's."""
+    ids = {new_eval_id() for _ in range(20)}
+    assert 20 == len(ids)
+    assert all(re.fullmatch(EVAL_ID_PATTERN, eval_id) for eval_id in ids)
