@@ -10,7 +10,6 @@ retried, or a schedule that fires twice, changes nothing the second time.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
@@ -19,14 +18,17 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from signals.messages import HumanAction, InterruptPayload
     from workflows.actions import Notice, NoticeReceipt
+    from workflows.reconciliation import (
+        RECONCILE_PAYOUTS,
+        ReconciliationEntry,
+        ReconciliationReport,
+    )
 
 # The names the worker registers the sweep activities under (activities/sweep_activities.py).
 LIST_WAITING_WORK = "list_waiting_work"
 FIND_NEW_WATCHLIST_MATCHES = "find_new_watchlist_matches"
 SEND_STAFF_NOTICE = "send_staff_notice"
 STAFF_WITH_ROLES = "staff_with_roles"
-# The payment gateway's reconciliation activity, registered by the payments side.
-RECONCILE_PAYOUTS = "reconcile_payouts"
 
 # The operator name a re-screen interrupts a claim as: it must be in the approver directory.
 RESCREEN_OPERATOR = "watchlist-rescreen"
@@ -168,14 +170,25 @@ def _line(line: DigestLine) -> str:
     return f"- {line.claim_id}: {line.step}, on {line.assignee}{due}"
 
 
-def mismatch_count(report: dict[str, Any]) -> int:
-    """Mismatches in a reconciliation report: a count, or the length of the list."""
-    value = report.get("mismatches", 0)
-    if isinstance(value, list):
-        return len(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return max(0, value)
-    return 0
+def mismatches(report: ReconciliationReport) -> list[tuple[str, ReconciliationEntry]]:
+    """Every payout the two sides disagree on, with what kind of disagreement it is."""
+    return [
+        *(("missing at the gateway", e) for e in report.missing_at_gateway),
+        *(("unknown to the claims", e) for e in report.unknown_at_gateway),
+        *(("another amount", e) for e in report.amount_mismatch),
+    ]
+
+
+def reconciliation_body(report: ReconciliationReport) -> str:
+    """The report in plain text: the summary, then one line per payout to look at."""
+    lines = [report.summary()]
+    lines += [
+        f"- {entry.claim_id} ({kind}): ours {entry.ours or 'none'}, "
+        f"{report.gateway} {entry.theirs or 'none'}"
+        for kind, entry in mismatches(report)
+    ]
+    lines.append("Run `claims show CLAIM_ID` on each to see its payout.")
+    return "\n".join(lines)
 
 
 @workflow.defn
@@ -247,17 +260,16 @@ class PayoutReconciliationWorkflow:
 
     @workflow.run
     async def run(self, request: ReconciliationInput) -> ReconciliationResult:
-        report: dict[str, Any] = await workflow.execute_activity(
+        report: ReconciliationReport = await workflow.execute_activity(
             RECONCILE_PAYOUTS,
             request.since_days,
-            result_type=dict,
+            result_type=ReconciliationReport,
             start_to_close_timeout=_READ_TIMEOUT,
             retry_policy=_RETRY,
         )
-        mismatches = mismatch_count(report)
-        summary = str(report.get("summary", "")) or f"{mismatches} payouts do not reconcile"
-        result = ReconciliationResult(mismatches=mismatches, summary=summary)
-        if not mismatches:
+        found = len(mismatches(report))
+        result = ReconciliationResult(mismatches=found, summary=report.summary())
+        if report.clean:
             return result
         staff: StaffList = await workflow.execute_activity(
             STAFF_WITH_ROLES,
@@ -273,8 +285,8 @@ class PayoutReconciliationWorkflow:
                     idempotency_key=f"reconciliation/{name}/{day}",
                     claim_id=NO_CLAIM,
                     recipient=name,
-                    subject=f"Payout reconciliation {day}: {mismatches} mismatches",
-                    body=f"{summary}\nRun `claims show` on each claim listed to see its payout.",
+                    subject=f"Payout reconciliation {day}: {found} payouts do not match",
+                    body=reconciliation_body(report),
                 )
             )
             result.notified.append(name)

@@ -8,7 +8,7 @@ other step is real: the outbox, the approver directory, the records and a waitin
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +26,7 @@ from runtime.settings import EXAMPLES_DIR
 from signals.messages import HumanAction
 from tests.helpers import eventually, state_of
 from tests.timeskipping.conftest import Review, WaitForPerson
+from workflows.reconciliation import ReconciliationEntry, ReconciliationReport
 from workflows.state import AuditOutcome, ClaimState, Step
 from workflows.sweeps import (
     SWEEP_WORKFLOWS,
@@ -205,15 +206,24 @@ async def test_reconciliation_tells_the_claims_managers_of_a_mismatch_and_only_t
     time_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     """A report with mismatches sends each claims manager one notice; a clean one, none."""
-    reports: Iterator[dict[str, Any]] = iter(
+    night = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+    paid_less = ReconciliationEntry(
+        claim_id="CLM-7",
+        idempotency_key="claim/CLM-7/payout",
+        ours="100.00 USD",
+        theirs="90.00 USD",
+    )
+    reports = iter(
         [
-            {"mismatches": [{"claim_id": "CLM-7"}], "summary": "CLM-7 paid 100.00, gateway 90.00"},
-            {"mismatches": []},
+            ReconciliationReport(
+                gateway="http", since=night, until=night, matched=3, amount_mismatch=[paid_less]
+            ),
+            ReconciliationReport(gateway="http", since=night, until=night, matched=4),
         ]
     )
 
     @activity.defn(name="reconcile_payouts")
-    async def fake_reconcile(since_days: int) -> dict[str, Any]:
+    async def fake_reconcile(since_days: int) -> ReconciliationReport:
         return next(reports)
 
     sweeps = sweeps_for(time_env, tmp_path)
@@ -231,4 +241,5 @@ async def test_reconciliation_tells_the_claims_managers_of_a_mismatch_and_only_t
         ]
 
     assert [["maria", "lee"], []] == [r.notified for r in results]
+    assert [1, 0] == [r.mismatches for r in results]
     assert ["maria", "lee"] == [recipient for recipient, _ in staff_notices(tmp_path)]
