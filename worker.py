@@ -20,6 +20,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.claim_registry import ClaimRegistry
 from activities.evidence_tools import EvidenceTools, as_langchain_tools, tool_activities
 from activities.llm import AgentActivities, LlmSettings, build_chat_model
+from activities.notice_delivery import run_relay
 from activities.payments import Ledger, PaymentActivities
 from activities.records import SystemOfRecord
 from activities.review_policy import ReviewPolicyActivities, load_review_policy_file
@@ -138,6 +139,11 @@ async def run_worker(settings: Settings) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with worker:
+        # Notices in the outbox go out from every worker; each takes a notice under a lease.
+        relaying = asyncio.create_task(run_relay(settings, stop))
+        # The relay ends only when stopped, or on mail settings it cannot use: then the
+        # worker stops at once, and the relay's error is raised below.
+        relaying.add_done_callback(lambda _task: stop.set())
         log.info(
             "worker started",
             task_queue=settings.task_queue,
@@ -147,6 +153,7 @@ async def run_worker(settings: Settings) -> None:
         )
         await stop.wait()
         log.info("worker stopping")
+        await relaying
     log.info("worker stopped")
 
 
