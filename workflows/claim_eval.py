@@ -204,6 +204,12 @@ class ClaimEvalWorkflow:
         for case in page.cases:
             if len(progress.labels) >= self._case_limit():
                 progress.source_done = True
+                if self._case_limit() < self._request.source.limit:
+                    progress.skip(
+                        f"the evaluation stops at {len(progress.labels):,} cases: "
+                        f"{MAX_EVAL_RUNS:,} reruns at most, {candidates} per case; "
+                        "evaluate fewer candidates at once"
+                    )
                 break
             if case.case_id in self._known:
                 progress.skip(f"{case.case_id}: appears twice; evaluated once")

@@ -230,3 +230,22 @@ async def test_an_id_in_use_by_other_settings_is_refused_not_reopened(
             await start_evaluation(client, other, "no-worker-here")
     finally:
         await started.handle.terminate("test over")
+
+
+async def test_the_rerun_cap_says_where_it_stopped(
+    dev_server: DevServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two candidates under a cap of two reruns: one case is evaluated and the report
+    says the rest were left out by the cap, rather than the source looking shorter."""
+    monkeypatch.setattr(claim_eval, "MAX_EVAL_RUNS", 2)
+    client = await dev_server.start()
+    request = EvalRequest(
+        eval_id="it-run-cap",
+        source=EvalSource(kind=EvalSourceKind.DATASET, path=str(tmp_path)),
+        candidates=[Candidate(name="a"), Candidate(name="b")],
+    )
+
+    result, _ledger = await evaluate(client, tmp_path, request, PagedCases(CASES))
+
+    assert ["CLM-1001"] == [label.case_id for label in result.labels]  # type: ignore[attr-defined]
+    assert "2 reruns at most" in result.skipped[-1]  # type: ignore[attr-defined]
