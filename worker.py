@@ -24,6 +24,8 @@ from activities.notice_delivery import run_relay
 from activities.payments import Ledger, PaymentActivities
 from activities.records import SystemOfRecord
 from activities.review_policy import ReviewPolicyActivities, load_review_policy_file
+from activities.sweep_activities import SweepActivities, sweep_activity_list
+from cli.status_query import inbox_query, rescreen_query
 from evaluation.loading import EvalCaseLoader
 from runtime.activity_errors import redacting_interceptors
 from runtime.client import build_client
@@ -35,6 +37,7 @@ from runtime.telemetry import metrics_runtime
 from runtime.tracing import tracing_interceptors
 from workflows.claim_eval import ClaimEvalRunWorkflow, ClaimEvalWorkflow
 from workflows.claim_review import ClaimReviewWorkflow, ClaimWhatIfWorkflow
+from workflows.sweeps import SWEEP_WORKFLOWS
 
 # A crashed worker's sticky queue holds its claims until this passes (10 s by default).
 STICKY_QUEUE_TIMEOUT = timedelta(seconds=2)
@@ -89,11 +92,12 @@ def create_worker(
     activities: list[Any] | None = None,
     *,
     with_eval_loader: bool = True,
+    with_sweeps: bool = True,
 ) -> Worker:
     """The worker for every workflow type and activity, on the claims task queue.
 
-    The evaluation's case loader needs the client (a list query reads histories from the
-    server), so it joins the activities here rather than in `build_activities`.
+    The evaluation's case loader and the sweeps need the client (they list and read
+    workflows on the server), so they join the activities here, not in `build_activities`.
     """
     activities = activities if activities is not None else build_activities(settings, llm)
     if with_eval_loader:
@@ -103,6 +107,17 @@ def create_worker(
             client.data_converter,
         )
         activities = [*activities, loader.load_eval_cases]
+    if with_sweeps:
+        # The sweeps list claims and signal them, so they too need the client.
+        sweeps = SweepActivities(
+            client,
+            approvers_file=settings.approvers_file,
+            records=SystemOfRecord.open(settings.records_db, seed=settings.records_file),
+            ledger=Ledger(settings.ledger_db),
+            inbox_query=inbox_query,
+            waiting_query=rescreen_query(),
+        )
+        activities = [*activities, *sweep_activity_list(sweeps)]
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -111,6 +126,7 @@ def create_worker(
             ClaimWhatIfWorkflow,
             ClaimEvalWorkflow,
             ClaimEvalRunWorkflow,
+            *SWEEP_WORKFLOWS,
         ],
         activities=activities,
         # Redaction last: closest to the activities, so tracing and history see no secret.

@@ -29,6 +29,7 @@ from cli.new_claim import register_new_claim_command
 from cli.outbox_command import register_outbox_command
 from cli.patches_command import register_patches_command
 from cli.read_commands import register_read_commands
+from cli.schedules_command import schedules_app
 from cli.tokens_command import tokens_app
 from runtime.client import build_client
 from runtime.datadir import ensure_data_paths
@@ -164,6 +165,7 @@ register_eval_command(app)
 register_console_commands(app, command)
 register_encryption_key_commands(keys_app)
 app.add_typer(keys_app, name="keys")
+app.add_typer(schedules_app, name="schedules")
 app.add_typer(audit_app, name="audit")
 app.add_typer(tokens_app, name="tokens")
 audit_app.command("verify")(command(verify_command))

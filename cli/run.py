@@ -28,6 +28,7 @@ from runtime.datadir import ensure_data_paths
 from runtime.devserver import DevServer
 from runtime.keyring import ensure_ring_file
 from runtime.logs import configure_logging, get_logger
+from runtime.schedules import apply_schedules
 from runtime.settings import Settings
 from runtime.telemetry import metrics_runtime
 from runtime.text import printable
@@ -232,6 +233,8 @@ async def run_product(settings: Settings, console: Console) -> None:
         )
         worker = create_worker(client, settings, activities=activities)
         async with worker:
+            for done in await apply_schedules(client, settings):
+                log.info("schedule", detail=done)
             serving = asyncio.create_task(served.server.serve())
             relaying = asyncio.create_task(run_relay(settings, relay_stop, env=relay_env))
             try:

@@ -16,27 +16,17 @@ from temporalio.client import Client, ScheduleDescription
 from temporalio.service import RPCError, RPCStatusCode
 
 from cli.base import cli_settings, command, said
-from cli.status_query import claims_query, quote
 from runtime.client import build_client
 from runtime.errors import UserFacingError
 from runtime.schedules import SCHEDULES, SweepSchedule, apply_schedules, find_schedule
-from workflows import search_attributes as sa
-from workflows.state import Step
 
 # The steps at which a claim waits long enough for the watch list to change under it.
-RESCREENED_STEPS = (Step.AWAITING_MANAGER_APPROVAL, Step.AWAITING_DOCUMENTS)
 
 schedules_app = typer.Typer(
     help="The sweeps on schedule: SLA digest, watch-list re-screen, payout reconciliation.",
     no_args_is_help=True,
 )
 console = Console()
-
-
-def rescreen_query() -> str:
-    """Running claims waiting for a decision or for documents: what the re-screen reads."""
-    steps = ", ".join(quote(step.value, "step") for step in RESCREENED_STEPS)
-    return f"{claims_query(running_only=True)} AND {sa.CLAIM_STEP.name} IN ({steps})"
 
 
 NameArgument = Annotated[

@@ -333,3 +333,13 @@ def page_note(cursor: PageCursor, shown: int, total: int | None) -> list[str]:
         f"{where}. For the next {cursor.size}, run the same command with",
         f"  --page-token {cursor.next_token}",
     ]
+
+
+# Where a claim waits on people: what the hourly watch-list re-screen reads.
+RESCREENED_STEPS = (Step.AWAITING_MANAGER_APPROVAL, Step.AWAITING_DOCUMENTS)
+
+
+def rescreen_query() -> str:
+    """Running claims waiting for a decision or for documents: what the re-screen reads."""
+    steps = ", ".join(quote(step.value, "step") for step in RESCREENED_STEPS)
+    return f"{claims_query(running_only=True)} AND {sa.CLAIM_STEP.name} IN ({steps})"

@@ -14,8 +14,8 @@ from typer.testing import CliRunner, Result
 from activities.payments import Ledger
 from activities.records import SystemOfRecord
 from activities.sweep_activities import SweepActivities
-from cli.schedules_command import rescreen_query, schedules_app
-from cli.status_query import inbox_query
+from cli.schedules_command import schedules_app
+from cli.status_query import inbox_query, rescreen_query
 from runtime.devserver import DevServer
 from runtime.schedules import SCHEDULES
 from runtime.settings import EXAMPLES_DIR
@@ -41,10 +41,7 @@ async def test_schedules_apply_list_pause_unpause_and_trigger(
     """
     queue = f"sweeps-{uuid.uuid4().hex[:8]}"
     directory = tmp_path / "approvers.toml"
-    directory.write_text(
-        (EXAMPLES_DIR / "approvers.toml").read_text()
-        + '\n[[approvers]]\nname = "watchlist-rescreen"\nrole = "adjuster"\napproval_limit = 0\n'
-    )
+    directory.write_text((EXAMPLES_DIR / "approvers.toml").read_text())
     monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server.address)
     monkeypatch.setenv("TEMPORAL_NAMESPACE", "default")
     monkeypatch.setenv("CLAIMS_DATA_DIR", str(tmp_path))

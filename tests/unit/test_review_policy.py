@@ -18,11 +18,13 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "approvers.toml"
 
 
 def test_the_example_file_loads() -> None:
-    """examples/approvers.toml loads with its limits, budget and four approvers."""
+    """examples/approvers.toml loads with its limits, budget, four people and the re-screen."""
     policy = load_review_policy_file(EXAMPLE)
 
     assert (Decimal(1000), 8) == (policy.auto_approval_limit, policy.agent_step_budget)
-    assert {"maria", "lee", "sam", "dana"} == {a.name for a in policy.approvers}
+    assert {"maria", "lee", "sam", "dana", "watchlist-rescreen"} == {
+        a.name for a in policy.approvers
+    }
 
 
 @pytest.mark.parametrize(
