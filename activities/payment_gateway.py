@@ -8,7 +8,7 @@ may pass (5xx, 429, connection errors, timeouts) raise a retryable error; a refu
 which the review hands to a person.
 
 The ledger stays the claims' own record of what they paid: with the HTTP gateway the
-payout is recorded there after the gateway confirms it (`pay_and_record`), which is what
+payout is recorded there after the gateway confirms it (`RecordedGateway`), which is what
 the nightly reconciliation compares against the gateway.
 """
 
@@ -362,31 +362,46 @@ class HttpPaymentGateway:
 # -- choosing one -------------------------------------------------------------------------
 
 
-async def pay_and_record(
-    gateway: PaymentGateway, ledger: Ledger, order: PayoutOrder
-) -> PayoutReceipt:
-    """Pay through `gateway`; with an outside gateway, record the payout in the ledger.
+class RecordedGateway:
+    """An outside gateway whose payouts are also written to the ledger, the claims' record.
 
     The ledger's one-payout-per-claim rule is asked first: a claim it already holds under
     another key is not sent to the gateway again. The record is written after the gateway
     confirms, so a crash in between is retried: the gateway answers with the original
     payment and the record is written then.
     """
-    if isinstance(gateway, LedgerGateway):
-        return await gateway.pay(order)
-    recorded = await asyncio.to_thread(ledger.payout_of, order.claim_id)
-    if recorded is not None and recorded.idempotency_key != order.idempotency_key:
-        return PayoutReceipt(
-            payout_id=recorded.payout_id,
-            idempotency_key=recorded.idempotency_key,
-            amount=recorded.amount,
-            currency=recorded.currency,
-            paid_at=recorded.paid_at,
-            already_paid=True,
-        )
-    receipt = await gateway.pay(order)
-    await asyncio.to_thread(ledger.pay, order)
-    return receipt
+
+    def __init__(self, gateway: PaymentGateway, ledger: Ledger) -> None:
+        self.gateway = gateway
+        self.ledger = ledger
+
+    @property
+    def name(self) -> str:
+        return self.gateway.name
+
+    def __repr__(self) -> str:
+        return f"RecordedGateway({self.gateway!r})"
+
+    async def pay(self, order: PayoutOrder) -> PayoutReceipt:
+        recorded = await asyncio.to_thread(self.ledger.payout_of, order.claim_id)
+        if recorded is not None and recorded.idempotency_key != order.idempotency_key:
+            return PayoutReceipt(
+                payout_id=recorded.payout_id,
+                idempotency_key=recorded.idempotency_key,
+                amount=recorded.amount,
+                currency=recorded.currency,
+                paid_at=recorded.paid_at,
+                already_paid=True,
+            )
+        receipt = await self.gateway.pay(order)
+        await asyncio.to_thread(self.ledger.pay, order)
+        return receipt
+
+    async def status(self, idempotency_key: str) -> GatewayPayment | None:
+        return await self.gateway.status(idempotency_key)
+
+    async def payments(self, since: datetime) -> list[GatewayPayment]:
+        return await self.gateway.payments(since)
 
 
 def gateway_from_env(
@@ -416,4 +431,4 @@ def gateway_from_env(
             f"{GATEWAY_SETTING}=http needs {API_KEY_SETTING}, the API key the payments "
             "API issued; it is unset"
         )
-    return HttpPaymentGateway(url, api_key)
+    return RecordedGateway(HttpPaymentGateway(url, api_key), ledger or Ledger(settings.ledger_db))

@@ -31,8 +31,8 @@ from activities.payment_gateway import (
     PAYMENT_REFUSED,
     HttpPaymentGateway,
     LedgerGateway,
+    RecordedGateway,
     gateway_from_env,
-    pay_and_record,
 )
 from activities.payments import Ledger
 from runtime.ports import free_port
@@ -255,17 +255,17 @@ async def test_a_gateway_that_is_down_is_retryable() -> None:
     assert (failed.value.type, failed.value.non_retryable) == (GATEWAY_UNAVAILABLE, False)
 
 
-async def test_pay_and_record_writes_the_claims_record_once(
+async def test_the_claims_record_is_written_once(
     fake: tuple[FakePayments, str], tmp_path: Path
 ) -> None:
     """Through the HTTP gateway, the ledger records the payout once; a repeat pays nothing."""
     state, url = fake
     ledger = Ledger(tmp_path / "ledger.db")
-    gateway = HttpPaymentGateway(url, API_KEY)
-    first = await pay_and_record(gateway, ledger, order())
-    again = await pay_and_record(gateway, ledger, order())
+    gateway = RecordedGateway(HttpPaymentGateway(url, API_KEY), ledger)
+    first = await gateway.pay(order())
+    again = await gateway.pay(order())
     other_key = order().model_copy(update={"idempotency_key": "wf-1/payout"})
-    third = await pay_and_record(gateway, ledger, other_key)
+    third = await gateway.pay(other_key)
     assert first.payout_id == again.payout_id
     assert third.already_paid
     assert 1 == len(state.payments)
@@ -325,7 +325,9 @@ def test_the_ledger_is_the_default_and_http_takes_the_key(tmp_path: Path) -> Non
             "CLAIMS_PAYMENTS_API_KEY": API_KEY,
         },
     )
-    assert isinstance(gateway, HttpPaymentGateway)
+    assert isinstance(gateway, RecordedGateway)
+    assert isinstance(gateway.gateway, HttpPaymentGateway)
+    assert "https://pay.example/v1" in repr(gateway)
     assert API_KEY not in repr(gateway)
 
 
@@ -338,8 +340,7 @@ PAYMENTS_URL: dict[str, str] = {}
 async def pay_through_gateway(payout: PayoutOrder) -> PayoutReceipt:
     """What `issue_payout` does with the HTTP gateway, against the fake on this test's port."""
     gateway = HttpPaymentGateway(PAYMENTS_URL["url"], API_KEY, timeout=0.5)
-    ledger = Ledger(Path(PAYMENTS_URL["ledger"]))
-    return await pay_and_record(gateway, ledger, payout)
+    return await RecordedGateway(gateway, Ledger(Path(PAYMENTS_URL["ledger"]))).pay(payout)
 
 
 @workflow.defn(name="PayOnce", sandboxed=False)
