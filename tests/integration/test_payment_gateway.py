@@ -125,6 +125,13 @@ def _handler(fake: FakePayments) -> type[BaseHTTPRequestHandler]:
                 self._answer(409, {"detail": "already processed"})
                 return
             fake.committed.set()
+            if move == "garbage":
+                garbage = b"<html>ok\x00\x1b["
+                self.send_response(201)
+                self.send_header("Content-Length", str(len(garbage)))
+                self.end_headers()
+                self.wfile.write(garbage)
+                return
             if move == "hang":
                 fake.release.wait(timeout=30)
                 return
@@ -212,6 +219,17 @@ async def test_duplicates_are_answered_with_the_first_payment(
     assert 1 == len(state.payments)
     assert 1 == len({r.payout_id for r in receipts})
     assert [False, True, True] == [r.already_paid for r in receipts]
+
+
+async def test_an_unreadable_success_is_retried_into_the_original(
+    fake: tuple[FakePayments, str],
+) -> None:
+    """A 201 that is not JSON: retryable; the retry finds the payment the fake committed."""
+    state, url = fake
+    state.plan = ["garbage"]
+    receipt = await pay_with_retries(HttpPaymentGateway(url, API_KEY), order())
+    assert [receipt.payout_id] == [p["id"] for p in state.payments.values()]
+    assert 2 == state.posts
 
 
 async def test_a_refusal_is_not_retried_and_says_why(fake: tuple[FakePayments, str]) -> None:
