@@ -21,7 +21,9 @@ from activities.claim_registry import ClaimRegistry
 from activities.evidence_tools import EvidenceTools, as_langchain_tools, tool_activities
 from activities.llm import AgentActivities, LlmSettings, build_chat_model
 from activities.notice_delivery import run_relay
+from activities.payment_gateway import gateway_from_env
 from activities.payments import Ledger, PaymentActivities
+from activities.reconciliation import ReconciliationActivities
 from activities.records import SystemOfRecord
 from activities.review_policy import ReviewPolicyActivities, load_review_policy_file
 from activities.sweep_activities import SweepActivities, sweep_activity_list
@@ -64,7 +66,10 @@ def build_activities(settings: Settings, llm: LlmSettings | None = None) -> list
     tools = EvidenceTools(records)
     registry = ClaimRegistry(records)
     agent = AgentActivities(build_chat_model(llm), llm, as_langchain_tools(tools))
-    payments = PaymentActivities(Ledger(settings.ledger_db))
+    ledger = Ledger(settings.ledger_db)
+    gateway = gateway_from_env(settings, ledger=ledger)
+    payments = PaymentActivities(ledger, gateway)
+    reconciliation = ReconciliationActivities(ledger, gateway)
     policy = ReviewPolicyActivities(settings.approvers_file, settings.console_public_key)
     log.info(
         "worker configured",
@@ -73,6 +78,7 @@ def build_activities(settings: Settings, llm: LlmSettings | None = None) -> list
         offline_llm=llm.offline,
         records=str(settings.records_db),
         ledger=str(settings.ledger_db),
+        payment_gateway=gateway.name,
     )
     return [
         policy.load_review_policy,
@@ -81,6 +87,7 @@ def build_activities(settings: Settings, llm: LlmSettings | None = None) -> list
         agent.agent_turn,
         payments.issue_payout,
         payments.send_notice,
+        reconciliation.reconcile_payouts,
     ]
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -28,6 +29,9 @@ from temporalio.exceptions import ApplicationError
 from runtime.datadir import DataPathError, ensure_writable_file, sqlite_refusals
 from runtime.settings import WORKFLOW_TYPE
 from workflows.actions import Notice, NoticeReceipt, PayoutOrder, PayoutReceipt
+
+if TYPE_CHECKING:
+    from activities.payment_gateway import PaymentGateway
 
 LEDGER_SETTING = "CLAIMS_LEDGER_DB"
 # 1: payouts keyed by idempotency key, one approver. 2: one payout per claim id (unique
@@ -302,17 +306,23 @@ def _only_in_a_review(action: str) -> None:
 
 
 class PaymentActivities:
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, gateway: PaymentGateway | None = None) -> None:
+        """Pay through `gateway` (see `activities.payment_gateway`); the ledger if None."""
         self._ledger = ledger
+        self._gateway = gateway
 
     @activity.defn
     async def issue_payout(self, order: PayoutOrder) -> PayoutReceipt:
         """Pay the claimant once per claim; a repeated order returns the first payout."""
         _only_in_a_review("payout")
-        receipt = await asyncio.to_thread(self._ledger.pay, order)
+        if self._gateway is None:
+            receipt = await asyncio.to_thread(self._ledger.pay, order)
+        else:
+            receipt = await self._gateway.pay(order)
         activity.logger.info(
             "payout recorded",
             extra={
+                "gateway": self._gateway.name if self._gateway else "ledger",
                 "payout_id": receipt.payout_id,
                 "already_paid": receipt.already_paid,
                 "paid_under_key": receipt.idempotency_key,

@@ -34,6 +34,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows.handover import Handover
     from workflows.intake import intake_findings
     from workflows.options import ReviewOptions, WhatIfRequest
+    from workflows.payment_refusal import (
+        PATCH_PAYMENT_REFUSED_TO_PERSON,
+        gateway_refusal,
+        hand_to_person,
+        payout_key,
+    )
     from workflows.policy_wait import POLICY_TIMEOUT, load_policy, with_overrides
     from workflows.proposal import no_payment_message, propose
     from workflows.review_book import (
@@ -378,25 +384,38 @@ class ClaimReviewWorkflow(HumanActionHandlers):
             )
         elif amount > 0:
             # One payout per claim id, whatever workflow carries the claim.
-            key = f"claim/{claim.claim_id}/payout"
+            # A new key only after a refusal: a claim never refused keeps its key.
+            key = payout_key(claim.claim_id, self._book.state.audit_log)
             approvers = list(proposal.approvals) or [decision.actor]
-            receipt = await workflow.execute_activity(
-                ISSUE_PAYOUT,
-                PayoutOrder(
-                    idempotency_key=key
-                    if self._book.hardened
-                    else f"{self._book.state.workflow_id}/payout",
-                    claim_id=claim.claim_id,
-                    payee_id=proposal.payee_id,
-                    amount=amount,
-                    currency=proposal.currency,
-                    approved_by=approvers if self._book.hardened else [decision.actor],
-                ),
-                result_type=PayoutReceipt,
-                start_to_close_timeout=SIDE_EFFECT_TIMEOUT,
-                retry_policy=SIDE_EFFECT_RETRY,
-                summary=f"Pay {money(amount)} {claim.currency} for claim {claim.claim_id}",
-            )
+            try:
+                receipt = await workflow.execute_activity(
+                    ISSUE_PAYOUT,
+                    PayoutOrder(
+                        idempotency_key=key
+                        if self._book.hardened
+                        else f"{self._book.state.workflow_id}/payout",
+                        claim_id=claim.claim_id,
+                        payee_id=proposal.payee_id,
+                        amount=amount,
+                        currency=proposal.currency,
+                        approved_by=approvers if self._book.hardened else [decision.actor],
+                    ),
+                    result_type=PayoutReceipt,
+                    start_to_close_timeout=SIDE_EFFECT_TIMEOUT,
+                    retry_policy=SIDE_EFFECT_RETRY,
+                    summary=f"Pay {money(amount)} {claim.currency} for claim {claim.claim_id}",
+                )
+            except ActivityError as failed:
+                # Asked only when a refusal happens: reviews that failed on one before
+                # this change replay as they ran. Never through `self._book.patched`,
+                # which the one-patch marker would answer for reviews that lack it.
+                reason = gateway_refusal(failed)
+                if reason is None or not workflow.patched(PATCH_PAYMENT_REFUSED_TO_PERSON):
+                    raise
+                again = await hand_to_person(self._book, self._desk, reason)
+                if again is None:
+                    return await self._cancelled_by_operator()
+                return await self._execute(claim, again)
             payout_id = receipt.payout_id
         zero = self._book.hardened and amount <= 0
         await self.send(

@@ -48,8 +48,11 @@ ALLOWED_TRANSITIONS: dict[Step, frozenset[Step]] = {
         {Step.EXECUTING, Step.REJECTED, Step.AWAITING_DOCUMENTS, Step.ASSESSING}
     )
     | _CANCELLABLE,
-    Step.AWAITING_DOCUMENTS: frozenset({Step.ASSESSING}) | _CANCELLABLE,
-    Step.EXECUTING: frozenset({Step.COMPLETED}),
+    # Documents asked for after a refused payout go back to the manager who asked.
+    Step.AWAITING_DOCUMENTS: frozenset({Step.ASSESSING, Step.AWAITING_MANAGER_APPROVAL})
+    | _CANCELLABLE,
+    # A payout the payment gateway refused goes back to a person (payment-refused-to-person).
+    Step.EXECUTING: frozenset({Step.COMPLETED, Step.AWAITING_MANAGER_APPROVAL}),
     Step.COMPLETED: frozenset(),
     Step.REJECTED: frozenset(),
     Step.CANCELLED: frozenset(),
