@@ -65,6 +65,8 @@ KNOWN_PATCHES = (
     KnownPatch("search-attribute-resting-steps", "workflows/review_book.py", implied=True),
     KnownPatch("coalesced-search-attributes", "workflows/claim_review.py", implied=True),
     KnownPatch("one-patch-marker", "workflows/claim_review.py"),
+    # Recorded only by a review whose payout a gateway refused, and only then.
+    KnownPatch("payment-refused-to-person", "workflows/claim_review.py"),
 )
 # The one marker a new review records for every patch marked `implied` above.
 IMPLYING_PATCH = "one-patch-marker"
