@@ -29,6 +29,10 @@ pytestmark = pytest.mark.integration
 
 QUEUE = "claim-review-it"
 DATASET = PROJECT_ROOT / "examples" / "eval"
+# The dataset's first page: its eighth case (CLM-E0008) is one a person cut after reading
+# the documents, which a 5,000 limit pays in full.
+CASES = 25
+KILLED_CASES = 20
 
 
 def claims(server: DevServer, *args: str) -> Result:
@@ -63,7 +67,7 @@ async def test_a_raised_limit_is_evaluated_reported_in_html_and_gated(
         "--dataset",
         str(DATASET),
         "--limit",
-        "60",
+        str(CASES),
         "--with-current",
         "--set",
         "auto_approval_limit=5000",
@@ -80,8 +84,8 @@ async def test_a_raised_limit_is_evaluated_reported_in_html_and_gated(
     report = json.loads(result.stdout)
     by_name = {c["name"]: c for c in report["candidates"]}
     assert {"current", "candidate"} == set(by_name)
-    assert 60 == report["cases"]
-    assert all(60 == c["answered"] and 0 == c["errors"] for c in by_name.values())
+    assert CASES == report["cases"]
+    assert all(CASES == c["answered"] and 0 == c["errors"] for c in by_name.values())
     assert len(by_name["candidate"]["dangerous"]) > len(by_name["current"]["dangerous"])
     assert "gate failed" in result.stderr
     assert "dangerous" in result.stderr
@@ -89,8 +93,8 @@ async def test_a_raised_limit_is_evaluated_reported_in_html_and_gated(
     assert 0o600 == html.stat().st_mode & 0o777
     ledger = Ledger(tmp_path / "ledger.db")
     case_ids = [json.loads(line)["case_id"] for line in DATASET.joinpath("cases.jsonl").open()]
-    assert [] == [p for case_id in case_ids[:60] for p in ledger.payouts_for(case_id)]
-    assert [] == [n for case_id in case_ids[:60] for n in ledger.notices_for(case_id)]
+    assert [] == [p for case_id in case_ids[:CASES] for p in ledger.payouts_for(case_id)]
+    assert [] == [n for case_id in case_ids[:CASES] for n in ledger.notices_for(case_id)]
 
 
 async def test_a_worker_killed_mid_evaluation_costs_no_rerun(
@@ -107,7 +111,7 @@ async def test_a_worker_killed_mid_evaluation_costs_no_rerun(
     client = await dev_server.start()
     slow_model = {"CLAIMS_OFFLINE_LATENCY_MS": "150"}
     worker = worker_process(**slow_model)
-    source = ["--dataset", str(DATASET), "--limit", "30", "--id", "it-kill"]
+    source = ["--dataset", str(DATASET), "--limit", str(KILLED_CASES), "--id", "it-kill"]
 
     started = await in_thread(dev_server, "eval", *source, "--detach", "--concurrency", "4")
     assert 0 == started.exit_code, started.output
@@ -125,12 +129,16 @@ async def test_a_worker_killed_mid_evaluation_costs_no_rerun(
     assert "reopened" in reopened.stderr
     report = json.loads(reopened.stdout)
     [candidate] = report["candidates"]
-    assert (30, 30, 0) == (report["cases"], candidate["answered"], candidate["errors"])
-    assert before.answered < 30
+    assert (KILLED_CASES, KILLED_CASES, 0) == (
+        report["cases"],
+        candidate["answered"],
+        candidate["errors"],
+    )
+    assert before.answered < KILLED_CASES
     reruns = [
         execution.id
         async for execution in client.list_workflows(
             "WorkflowType = 'ClaimEvalRunWorkflow' AND WorkflowId STARTS_WITH 'eval-it-kill/'"
         )
     ]
-    assert 30 == len(reruns) == len(set(reruns))
+    assert KILLED_CASES == len(reruns) == len(set(reruns))
