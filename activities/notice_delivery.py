@@ -29,7 +29,7 @@ import socket
 import sqlite3
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import closing, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -140,17 +140,8 @@ class Outbox:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with (
-            self._ledger._refusals(),
-            closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as db,
-        ):
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        with self._ledger.write() as db:
+            yield db
 
     def lease_due(self, owner: str, now: datetime, lease: timedelta, limit: int) -> list[OutboxRow]:
         """Take up to `limit` due rows for `owner` until now + lease, in one transaction."""
@@ -208,10 +199,7 @@ class Outbox:
     def rows(self, claim_id: str | None = None, limit: int = 200) -> list[OutboxRow]:
         """Notices, newest first, of one claim or of all."""
         query, args = (_OF_CLAIM, (claim_id, limit)) if claim_id else (_ALL, (limit,))
-        with (
-            self._ledger._refusals(),
-            closing(sqlite3.connect(self.path, timeout=30)) as db,
-        ):
+        with self._ledger.reading() as db:
             rows = db.execute(query, args).fetchall()
         return [_row(r) for r in rows]
 

@@ -136,6 +136,12 @@ class Ledger:
         return sqlite_refusals(self.path, "ledger database", LEDGER_SETTING)
 
     @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, its failures in plain words: the outbox relay's too."""
+        with self._refusals(), self._transaction() as db:
+            yield db
+
+    @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken at once so concurrent payers queue, never interleave."""
         with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as db:
@@ -253,13 +259,14 @@ class Ledger:
         return NoticeReceipt(notice_id=notice_id, already_sent=not inserted)
 
     @contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """A connection for reads, its failures in plain words."""
         with self._refusals(), closing(sqlite3.connect(self.path, timeout=30)) as db:
             yield db
 
     def notices_for(self, claim_id: str) -> list[tuple[str, str]]:
         """(recipient, subject) of every notice for a claim, oldest first."""
-        with self._reading() as db:
+        with self.reading() as db:
             rows = db.execute(
                 "SELECT recipient, subject FROM notices WHERE claim_id = ? ORDER BY rowid",
                 (claim_id,),
@@ -268,7 +275,7 @@ class Ledger:
 
     def payouts_for(self, claim_id: str) -> list[tuple[str, str]]:
         """(payout_id, amount) of every payout made for a claim; for audits and tests."""
-        with self._reading() as db:
+        with self.reading() as db:
             rows = db.execute(
                 "SELECT payout_id, amount FROM payouts WHERE claim_id = ? ORDER BY paid_at",
                 (claim_id,),
@@ -277,7 +284,7 @@ class Ledger:
 
     def payout_of(self, claim_id: str) -> PayoutRecord | None:
         """The payout made for a claim, with everyone who approved it; None if unpaid."""
-        with self._reading() as db:
+        with self.reading() as db:
             row = db.execute(_PAYOUT_OF_CLAIM, (claim_id,)).fetchone()
         return None if row is None else _record(row)
 

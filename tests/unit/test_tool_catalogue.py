@@ -31,6 +31,8 @@ NOT_TOOLS = {
     AGENT_TURN,
     "issue_payout",
     "send_notice",
+    # The nightly sweep's comparison of payouts with the payment gateway.
+    "reconcile_payouts",
 }
 
 
