@@ -55,3 +55,29 @@ def pytest_runtest_makereport(
         if waiting.task is not None:
             waiting.task.cancel()
     WAITS.clear()
+
+
+# The longest tests, started first: with several pytest processes, a minute-long test that
+# starts last is a minute alone at the end. Whole folders by how long their tests take,
+# and within a folder the order the files are written in.
+_FIRST = (
+    "tests/integration/test_many_workers.py",
+    "tests/integration/test_crash_recovery.py",
+    "tests/integration/test_eval_command.py",
+    "tests/integration/",
+    "tests/browser/",
+    "tests/timeskipping/",
+    "tests/console/",
+)
+
+
+def _start_rank(item: pytest.Item) -> int:
+    path = item.nodeid
+    return next(
+        (rank for rank, prefix in enumerate(_FIRST) if path.startswith(prefix)), len(_FIRST)
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long tests first (a stable sort: each folder keeps its order)."""
+    items.sort(key=_start_rank)
