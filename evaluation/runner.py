@@ -46,7 +46,9 @@ async def start_evaluation(
 ) -> StartedEvaluation:
     """Start `request`, or attach to the evaluation that already has its id."""
     workflow_id = eval_workflow_id(request.eval_id)
-    existing = client.get_workflow_handle_for(ClaimEvalWorkflow.run, workflow_id)
+    existing: WorkflowHandle[ClaimEvalWorkflow, EvalResult] = client.get_workflow_handle(
+        workflow_id, result_type=EvalResult
+    )
     try:
         described = await existing.describe()
     except RPCError:
