@@ -30,6 +30,7 @@ from workflows.actions import Notice, NoticeReceipt
 from workflows.authority import operator_refusal
 from workflows.state import ClaimState
 from workflows.sweeps import (
+    RESCREEN_OPERATOR,
     SWEEP_WORKFLOWS,
     ApproverDigest,
     DigestLine,
@@ -77,6 +78,9 @@ class SweepActivities:
         policy = await asyncio.to_thread(load_review_policy_file, self._approvers_file)
         digests = []
         for approver in policy.approvers:
+            if approver.name == RESCREEN_OPERATOR:
+                # The re-screen's own name in the directory: a sweep, not a person to page.
+                continue
             queues = [lvl.name for lvl in policy.escalation_ladder if approver.role in lvl.roles]
             query = self._inbox_query([approver.name, *queues])
             runs = await self._list(query, request.limit)

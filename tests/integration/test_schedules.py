@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,13 @@ from cli.status_query import inbox_query, rescreen_query
 from runtime.devserver import DevServer
 from runtime.schedules import SCHEDULES
 from runtime.settings import EXAMPLES_DIR
-from tests.helpers import eventually
+from signals.client import claim_handle
+from starter import start_claim
+from tests.helpers import eventually, unique_claim, until_step
+from tests.integration.conftest import WorkerProcess
 from tests.keys import encrypted_test_converter
-from workflows.sweeps import SWEEP_WORKFLOWS, RescreenResult
+from workflows.state import Step
+from workflows.sweeps import SWEEP_WORKFLOWS, RescreenResult, WaitingWorkRequest
 
 
 async def claims_schedules(*args: str) -> Result:
@@ -117,3 +122,33 @@ async def _first_run_result(client: Client, schedule_id: str) -> RescreenResult:
     run = client.get_workflow_handle(action.workflow_id, result_type=RescreenResult)
     result: RescreenResult = await run.result()
     return result
+
+
+async def test_the_digest_reads_each_persons_inbox_and_pages_no_sweep(
+    dev_server: DevServer, worker_process: WorkerProcess, tmp_path: Path
+) -> None:
+    """The digest's real list query: a claim waiting on the approvers' queue is in each
+    approver's digest; the re-screen's own directory entry gets no digest."""
+    client = await dev_server.start()
+    worker_process()
+    claim = unique_claim("CLM-1002")
+    await start_claim(client, claim, "claim-review-it")
+    await until_step(claim_handle(client, claim.claim_id), Step.AWAITING_MANAGER_APPROVAL)
+    sweeps = SweepActivities(
+        client,
+        approvers_file=EXAMPLES_DIR / "approvers.toml",
+        records=SystemOfRecord.open(tmp_path / "records.db", seed=EXAMPLES_DIR / "records.json"),
+        ledger=Ledger(tmp_path / "ledger.db"),
+        inbox_query=inbox_query,
+        waiting_query=rescreen_query(),
+    )
+
+    async def digests() -> dict[str, list[str]]:
+        work = await sweeps.list_waiting_work(WaitingWorkRequest(now=datetime.now(UTC)))
+        return {d.approver: [line.claim_id for line in d.waiting] for d in work.digests}
+
+    found = await eventually(
+        digests, lambda d: all(d[name] == [claim.claim_id] for name in ("maria", "sam"))
+    )
+
+    assert {"maria", "sam", "lee", "dana"} == set(found)
