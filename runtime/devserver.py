@@ -188,6 +188,16 @@ class DevServer:
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
+    def kill(self) -> None:
+        """Stop at once, without the server's graceful shutdown (about a second): for a
+        throwaway server whose data is discarded, as a test's is."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None

@@ -65,7 +65,7 @@ async def product(tmp_path: Path) -> AsyncIterator[Product]:
         served.server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await serving
-        server.stop()
+        server.kill()
 
 
 async def _started(server: Any) -> bool:

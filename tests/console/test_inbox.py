@@ -25,12 +25,13 @@ from workflows.state import Step
 
 @pytest.fixture
 def dev_server(tmp_path: Path) -> Iterator[DevServer]:
-    """A headless dev server persisting to tmp_path; always stopped, even on failure."""
+    """A headless dev server persisting to tmp_path; always stopped (killed: its data goes
+    with the test), even on failure."""
     server = DevServer.headless(tmp_path / "temporal.db", CLI_TYPES)
     try:
         yield server
     finally:
-        server.stop()
+        server.kill()
 
 
 async def test_the_inbox_lists_a_claim_waiting_on_my_queue(

@@ -18,12 +18,13 @@ from workflows.search_attributes import CLI_TYPES
 
 @pytest.fixture
 def dev_server(tmp_path: Path) -> Iterator[DevServer]:
-    """A headless dev server persisting to tmp_path; always stopped, even on failure."""
+    """A headless dev server persisting to tmp_path; always stopped, even on failure (killed:
+    its data goes with the test, so it needs no graceful shutdown)."""
     server = DevServer.headless(tmp_path / "temporal.db", CLI_TYPES)
     try:
         yield server
     finally:
-        server.stop()
+        server.kill()
 
 
 WorkerProcess = Callable[..., subprocess.Popen[bytes]]
