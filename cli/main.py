@@ -51,6 +51,9 @@ Environment:
   CLAIMS_LLM          offline (default) or openai:MODEL with OPENAI_API_KEY
   CLAIMS_TASK_QUEUE   the worker's task queue (claim-review)
   CLAIMS_LOG_LEVEL    INFO; CLAIMS_LOG_FORMAT: auto, json or console
+  CLAIMS_SMTP_HOST    mail server for notices (a local sink in `claims run`);
+                      CLAIMS_CHAT_WEBHOOK_URL for staff chat
+  CLAIMS_PAYMENT_GATEWAY  ledger (default) or http with CLAIMS_PAYMENTS_URL
 
 \b
 Example:
