@@ -7,20 +7,29 @@ running claims safe with `workflow.patched`):
 
 Paths that need no timer run on a real dev server; the 72-hour escalation runs on the
 time-skipping test server, which is the same protocol with a faster clock.
+
+An evaluation (`ClaimEvalWorkflow` and one of its `ClaimEvalRunWorkflow` children) is
+recorded too, as `evaluation*.json`; to record it alone:
+
+    .venv/bin/python -m tests.histories.record evaluation
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
+from temporalio import activity
 from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
+from evaluation.runner import start_evaluation, wait_for_result
 from runtime.client import ensure_search_attributes
 from runtime.devserver import DevServer
 from runtime.logs import configure_logging
@@ -30,10 +39,25 @@ from signals.messages import HumanAction
 from starter import start_claim
 from tests.helpers import TEST_SERVER, eventually, sample_claim, settings_in
 from tests.keys import encrypted_test_converter
-from worker import create_worker
+from worker import build_activities, create_worker
+from workflows import claim_eval
+from workflows.claim_eval import LOAD_EVAL_CASES
 from workflows.claim_review import ClaimReviewWorkflow
+from workflows.evaluation import (
+    AGENT_DECIDER,
+    Candidate,
+    EvalCase,
+    EvalCasePage,
+    EvalRequest,
+    EvalSource,
+    EvalSourceKind,
+    FinalDecision,
+    Route,
+    child_workflow_id,
+    eval_workflow_id,
+)
 from workflows.search_attributes import CLI_TYPES
-from workflows.state import Step
+from workflows.state import OutcomeStatus, Step
 
 HERE = Path(__file__).parent
 FLOOD = 300
@@ -188,6 +212,101 @@ async def timeout_escalation(env: WorkflowEnvironment, task_queue: str) -> str:
     return claim.claim_id
 
 
+# The evaluation's recording: three decided cases, two candidates, two cases a page.
+EVAL_ID = "replay-evaluation"
+EVAL_CASES_A_PAGE = 2
+# The child whose history is kept: a rerun the current settings send to a person.
+EVAL_CHILD = ("current", "CLM-1002")
+
+
+def _decided(sample: str, status: OutcomeStatus, payout: str, by: str, route: Route) -> EvalCase:
+    claim = sample_claim(sample)
+    return EvalCase(
+        case_id=claim.claim_id,
+        claim=claim,
+        final=FinalDecision(
+            status=status, payout_amount=Decimal(payout), decided_by=by, route=route
+        ),
+        tags=["sample"],
+        workflow_id=claim.workflow_id,
+    )
+
+
+class _PagedCases:
+    """The evaluation's cases, a fixed list served two a page, so that it has two pages."""
+
+    def __init__(self, cases: list[EvalCase]) -> None:
+        self.cases = cases
+
+    @activity.defn(name=LOAD_EVAL_CASES)
+    async def load(self, source: EvalSource, cursor: str | None) -> EvalCasePage:
+        start = int(cursor or 0)
+        following = start + EVAL_CASES_A_PAGE
+        return EvalCasePage(
+            cases=self.cases[start:following],
+            cursor=str(following) if following < len(self.cases) else None,
+        )
+
+
+async def evaluation(client: Client, task_queue: str) -> None:
+    """Two candidates over three cases, continued as new after the first page.
+
+    `RUNS_PER_HISTORY` is lowered to two reruns while this runs (as the continue-as-new
+    integration test does), so the first page's four reruns hand over to a second run.
+    The replay test lowers it the same way.
+    """
+    request = EvalRequest(
+        eval_id=EVAL_ID,
+        source=EvalSource(kind=EvalSourceKind.DATASET, path="/srv/claims/eval-dataset"),
+        candidates=[
+            Candidate(name="current"),
+            Candidate(name="generous", policy_overrides={"auto_approval_limit": 5000}),
+        ],
+        concurrency=2,
+    )
+    runs_per_history = claim_eval.RUNS_PER_HISTORY
+    claim_eval.RUNS_PER_HISTORY = 2
+    try:
+        started = await start_evaluation(client, request, task_queue)
+        await wait_for_result(started.handle, lambda _counts: None)
+    finally:
+        claim_eval.RUNS_PER_HISTORY = runs_per_history
+    last = await client.get_workflow_handle(eval_workflow_id(EVAL_ID)).fetch_history()
+    first_run_id = last.events[0].workflow_execution_started_event_attributes
+    first = client.get_workflow_handle(
+        eval_workflow_id(EVAL_ID), run_id=first_run_id.continued_execution_run_id
+    )
+    child = client.get_workflow_handle(child_workflow_id(EVAL_ID, *EVAL_CHILD))
+    await _export_history(await first.fetch_history(), "evaluation_first_run")
+    await _export_history(last, "evaluation")
+    await _export_history(await child.fetch_history(), "evaluation_run")
+
+
+async def record_evaluation() -> None:
+    """The evaluation's recordings alone, on a dev server and worker of their own.
+
+    Its worker reads cases from `_PagedCases`, not the dataset loader, so the pages (and
+    the continue-as-new between them) are the same at every recording.
+    """
+    cases = [
+        _decided("CLM-1001", OutcomeStatus.COMPLETED, "420", AGENT_DECIDER, Route.AUTO),
+        _decided("CLM-1002", OutcomeStatus.COMPLETED, "1250", "maria", Route.HUMAN),
+        _decided("CLM-1004", OutcomeStatus.REJECTED, "0", "maria", Route.HUMAN),
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = settings_in(Path(tmp))
+        activities = [*build_activities(settings), _PagedCases(cases).load]
+        server = DevServer.headless(Path(tmp) / "temporal.db", CLI_TYPES)
+        client = await server.start(data_converter=encrypted_test_converter())
+        try:
+            async with create_worker(
+                client, settings, activities=activities, with_eval_loader=False
+            ):
+                await evaluation(client, settings.task_queue)
+        finally:
+            server.stop()
+
+
 async def _export(client: Client, claim_id: str, name: str) -> None:
     await _export_history(await claim_handle(client, claim_id).fetch_history(), name)
 
@@ -239,7 +358,10 @@ async def main() -> None:
         finally:
             await env.shutdown()
 
+    await record_evaluation()
+
 
 if __name__ == "__main__":
     configure_logging("console", "WARNING")
-    asyncio.run(main())
+    # `python -m tests.histories.record evaluation` records the evaluation's histories only.
+    asyncio.run(record_evaluation() if sys.argv[1:] == ["evaluation"] else main())

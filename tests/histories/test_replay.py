@@ -16,6 +16,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 from temporalio.workflow import NondeterminismError
 
 # The sandbox re-imports this module; models must be the same classes the workflow uses,
@@ -23,11 +24,19 @@ from temporalio.workflow import NondeterminismError
 with workflow.unsafe.imports_passed_through():
     from runtime.settings import EXAMPLES_DIR
     from tests.keys import TEST_KEY_RING, encrypted_test_converter
+    from worker import DETERMINISTIC_PACKAGES
+    from workflows import claim_eval
     from workflows.claim import workflow_id_for
+    from workflows.claim_eval import ClaimEvalRunWorkflow, ClaimEvalWorkflow
     from workflows.claim_review import ClaimReviewWorkflow
+    from workflows.evaluation import child_workflow_id, eval_workflow_id
     from workflows.state import ClaimOutcome
 
-HISTORIES = sorted(Path(__file__).parent.glob("*.json"))
+RECORDINGS = sorted(Path(__file__).parent.glob("*.json"))
+# The evaluation's recordings replay apart (its own workflows, the worker's sandbox);
+# every other recording is a claim review's.
+EVALUATIONS = ("evaluation_first_run", "evaluation", "evaluation_run")
+HISTORIES = [p for p in RECORDINGS if p.stem not in EVALUATIONS]
 
 
 async def load(path: Path) -> WorkflowHistory:
@@ -89,7 +98,9 @@ def test_the_corpus_covers_every_path() -> None:
         *(f"{path}_before_coalesced_search_attributes_patch" for path in CURRENT),
         # One marker per patch passed, before one marker stood for every earlier patch.
         *(f"{path}_before_one_patch_marker_patch" for path in CURRENT),
-    } <= {p.stem for p in HISTORIES}
+        # An evaluation continued as new once, and one of its dry reruns.
+        *EVALUATIONS,
+    } <= {p.stem for p in RECORDINGS}
 
 
 def _claim_upserts_per_task(events: Sequence[HistoryEvent]) -> list[int]:
@@ -209,3 +220,60 @@ async def test_the_corpus_catches_a_non_deterministic_change() -> None:
 
     with pytest.raises(NondeterminismError):
         await replayer.replay_workflow(await load(HISTORIES[0]))
+
+
+async def load_evaluation(path: Path) -> WorkflowHistory:
+    """An evaluation's history under the id it ran with: `eval-<id>` for the evaluation,
+    `eval-<id>/<candidate>/<case>` for a rerun (its parent names the evaluation)."""
+    text = path.read_text()  # noqa: ASYNC240 - a small file, read once per test
+    started = WorkflowHistory.from_json(path.stem, text).events[0]
+    attributes = started.workflow_execution_started_event_attributes
+    [request] = await encrypted_test_converter().decode([attributes.input.payloads[0]], [dict])
+    parent = attributes.parent_workflow_execution.workflow_id
+    if not parent:
+        return WorkflowHistory.from_json(eval_workflow_id(request["eval_id"]), text)
+    eval_id = parent.removeprefix(eval_workflow_id(""))
+    run_id = child_workflow_id(eval_id, request["candidate"], request["case_id"])
+    return WorkflowHistory.from_json(run_id, text)
+
+
+def test_the_evaluation_recordings_are_what_the_recorder_writes() -> None:
+    """The first run ended by continuing as new, the second by its result, and a rerun is
+    one of its children: the paths the evaluation replay checks."""
+    ends = {}
+    for name in EVALUATIONS:
+        path = Path(__file__).parent / f"{name}.json"
+        events = WorkflowHistory.from_json(name, path.read_text()).events
+        ends[name] = (events[0].workflow_execution_started_event_attributes, events[-1])
+
+    assert ends["evaluation_first_run"][1].HasField(
+        "workflow_execution_continued_as_new_event_attributes"
+    )
+    assert ends["evaluation"][0].continued_execution_run_id
+    assert ends["evaluation"][1].HasField("workflow_execution_completed_event_attributes")
+    assert "ClaimEvalRunWorkflow" == ends["evaluation_run"][0].workflow_type.name
+    assert ends["evaluation_run"][0].parent_workflow_execution.workflow_id
+
+
+@pytest.mark.parametrize("name", EVALUATIONS)
+def test_the_evaluation_recordings_hold_only_ciphertext(name: str) -> None:
+    """An evaluation carries whole claims in its inputs: every payload is encrypted."""
+    test_the_current_recordings_hold_only_ciphertext(name)
+
+
+@pytest.mark.parametrize("name", EVALUATIONS)
+async def test_evaluation_history_replays(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The evaluation and its rerun replay as the worker runs them: the workflows package
+    passed through the sandbox, with the two-rerun budget the recording continued at."""
+    monkeypatch.setattr(claim_eval, "RUNS_PER_HISTORY", 2)
+    replayer = Replayer(
+        workflows=[ClaimEvalWorkflow, ClaimEvalRunWorkflow],
+        data_converter=encrypted_test_converter(),
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(
+                *DETERMINISTIC_PACKAGES
+            )
+        ),
+    )
+
+    await replayer.replay_workflow(await load_evaluation(Path(__file__).parent / f"{name}.json"))
