@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
-import os
 import re
 import secrets
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
+from console.secret_files import SecretFile
 from runtime.errors import UserFacingError
 from runtime.text import printable
 
@@ -45,6 +43,15 @@ DEFAULT_SCOPES = (CLAIMS_WRITE, CLAIMS_READ)
 
 class TokensFileError(UserFacingError):
     """The tokens file cannot be read or written, or a command's input is refused."""
+
+
+TOKENS = SecretFile(
+    kind="tokens",
+    key="tokens",
+    read_fix="make tokens again with `claims tokens new NAME`",
+    write_fix="check CLAIMS_DATA_DIR",
+    error=TokensFileError,
+)
 
 
 @dataclass(frozen=True)
@@ -96,20 +103,8 @@ def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
 
 def load_tokens(path: Path) -> dict[str, ApiToken]:
     """The tokens in the file; none when it does not exist yet."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as error:
-        raise TokensFileError(
-            f"tokens file {path} cannot be read ({error}); fix or remove it, then make "
-            "tokens again with `claims tokens new NAME`"
-        ) from None
-    entries = raw.get("tokens") if isinstance(raw, dict) else None
-    if not isinstance(entries, dict):
-        raise TokensFileError(f"tokens file {path} has no 'tokens' object; fix or remove it")
     tokens = {}
-    for name, entry in entries.items():
+    for name, entry in TOKENS.load(path).items():
         if (
             not isinstance(entry, dict)
             or not isinstance(entry.get("sha256"), str)
@@ -131,8 +126,9 @@ def load_tokens(path: Path) -> dict[str, ApiToken]:
 
 def save_tokens(path: Path, tokens: dict[str, ApiToken]) -> None:
     """Write the file whole, readable by its owner only, replacing the old one atomically."""
-    body = {
-        "tokens": {
+    TOKENS.save(
+        path,
+        {
             t.name: {
                 "sha256": t.digest,
                 "created": t.created,
@@ -140,23 +136,8 @@ def save_tokens(path: Path, tokens: dict[str, ApiToken]) -> None:
                 "revoked": t.revoked,
             }
             for t in tokens.values()
-        }
-    }
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".api-tokens-")
-    except OSError as error:
-        raise TokensFileError(
-            f"tokens file {path} cannot be written ({error.strerror}); check CLAIMS_DATA_DIR"
-        ) from None
-    try:
-        os.fchmod(descriptor, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-            json.dump(body, out, indent=2)
-        Path(temporary).replace(path)
-    except OSError as error:
-        Path(temporary).unlink(missing_ok=True)
-        raise TokensFileError(f"tokens file {path} cannot be written ({error.strerror})") from None
+        },
+    )
 
 
 def create_token(

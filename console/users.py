@@ -7,16 +7,14 @@ console refuses them (and refuses to start with them) unless it listens on loopb
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from console.secret_files import SecretFile
 from runtime.errors import UserFacingError
 
 # The demo's people and passwords, as the README lists them.
@@ -39,6 +37,15 @@ class UsersFileError(UserFacingError):
     """The users file cannot be read or written; the message says which and what to do."""
 
 
+USERS_FILE = SecretFile(
+    kind="users",
+    key="users",
+    read_fix="set passwords with `claims users set-password NAME`",
+    write_fix="check CLAIMS_CONSOLE_USERS_FILE and CLAIMS_DATA_DIR",
+    error=UsersFileError,
+)
+
+
 @dataclass(frozen=True)
 class Account:
     name: str
@@ -48,20 +55,8 @@ class Account:
 
 def load_accounts(path: Path) -> dict[str, Account]:
     """The accounts in the users file; none when it does not exist yet."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as error:
-        raise UsersFileError(
-            f"users file {path} cannot be read ({error}); fix or remove it, then set "
-            "passwords with `claims users set-password NAME`"
-        ) from None
-    users = raw.get("users") if isinstance(raw, dict) else None
-    if not isinstance(users, dict):
-        raise UsersFileError(f"users file {path} has no 'users' object; fix or remove it")
     accounts = {}
-    for name, entry in users.items():
+    for name, entry in USERS_FILE.load(path).items():
         if not isinstance(entry, dict) or not isinstance(entry.get("hash"), str):
             raise UsersFileError(f"users file {path}: the entry for {name!r} has no hash")
         accounts[name] = Account(name, entry["hash"], entry.get("demo") is True)
@@ -70,17 +65,9 @@ def load_accounts(path: Path) -> dict[str, Account]:
 
 def save_accounts(path: Path, accounts: dict[str, Account]) -> None:
     """Write the file whole, readable by its owner only, replacing the old one atomically."""
-    body = {"users": {a.name: {"hash": a.password_hash, "demo": a.demo} for a in accounts.values()}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".users-")
-    try:
-        os.fchmod(descriptor, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-            json.dump(body, out, indent=2)
-        Path(temporary).replace(path)
-    except OSError as error:
-        Path(temporary).unlink(missing_ok=True)
-        raise UsersFileError(f"users file {path} cannot be written ({error.strerror})") from None
+    USERS_FILE.save(
+        path, {a.name: {"hash": a.password_hash, "demo": a.demo} for a in accounts.values()}
+    )
 
 
 def check_password_text(password: str) -> None:
