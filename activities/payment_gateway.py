@@ -15,6 +15,7 @@ the nightly reconciliation compares against the gateway.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 from collections.abc import Mapping
@@ -46,6 +47,9 @@ MAX_REASON = 300
 # A gateway answer is small; anything bigger is not read past this.
 MAX_ANSWER_BYTES = 64 * 1024
 DEFAULT_TIMEOUT_S = 10.0
+# The timeout bounds each read; a gateway dripping a byte at a time would never trip it.
+# The whole exchange is bounded too, by this many timeouts.
+EXCHANGE_TIMEOUTS = 3
 # Statuses that may pass: the same order is sent again under the same key.
 _RETRYABLE_4XX = {408, 425, 429}
 
@@ -163,15 +167,49 @@ class LedgerGateway:
 # -- the payments API ---------------------------------------------------------------------
 
 
-def _body(response: httpx.Response) -> dict[str, Any]:
-    """The answer as a JSON object; anything else (HTML, a list, too big) as empty."""
+@dataclass(frozen=True)
+class _Answer:
+    """A gateway's answer, its body read no further than MAX_ANSWER_BYTES."""
+
+    status_code: int
+    reason_phrase: str
+    content: bytes
+
+
+def _body(response: _Answer) -> dict[str, Any]:
+    """The answer as a JSON object; anything else (HTML, a list, too big, too deep) as empty."""
     if len(response.content) > MAX_ANSWER_BYTES:
         return {}
     try:
-        body = response.json()
-    except ValueError:
+        body = json.loads(response.content)
+    except (ValueError, RecursionError):
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def _other_payment(order: PayoutOrder, held: Mapping[str, Any]) -> str | None:
+    """What the payment a gateway holds under the order's key says that the order does not.
+
+    A key answered "already processed" for another claim or amount (two claims' keys that
+    a gateway folds together, or a key reused) is not this order's payment.
+    """
+    key = _text(held, "idempotency_key")
+    if key and key != order.idempotency_key:
+        return "another idempotency key"
+    claim_id = _text(held, "claim_id")
+    if claim_id and claim_id != order.claim_id:
+        return f"claim {printable(claim_id)[:64]}"
+    if held.get("amount") is not None:
+        try:
+            amount = Decimal(str(held.get("amount")))
+        except InvalidOperation:
+            amount = Decimal("NaN")
+        if not amount.is_finite() or amount != order.amount:
+            return f"an amount of {printable(str(held.get('amount')))[:40]}"
+    currency = _text(held, "currency")
+    if currency and currency.upper() != order.currency.upper():
+        return f"currency {printable(currency)[:10]}"
+    return None
 
 
 def _text(body: Mapping[str, Any], *names: str) -> str:
@@ -241,7 +279,7 @@ class HttpPaymentGateway:
         self._transport = transport
 
     def __repr__(self) -> str:
-        return f"HttpPaymentGateway({self.base_url!r})"
+        return f"HttpPaymentGateway({without_credentials(self.base_url)!r})"
 
     def _client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -252,6 +290,22 @@ class HttpPaymentGateway:
             follow_redirects=False,
         )
 
+    async def _exchange(self, method: str, path: str, what: str, **sent: Any) -> _Answer:
+        """One request, its answer read up to MAX_ANSWER_BYTES + 1 and within the deadline."""
+        try:
+            async with asyncio.timeout(self._timeout * EXCHANGE_TIMEOUTS):
+                async with self._client() as client, client.stream(method, path, **sent) as got:
+                    content = bytearray()
+                    async for chunk in got.aiter_bytes():
+                        content += chunk
+                        if len(content) > MAX_ANSWER_BYTES:
+                            break
+                    return _Answer(got.status_code, got.reason_phrase, bytes(content))
+        except (TimeoutError, httpx.TimeoutException):
+            raise unavailable(what, "the request timed out") from None
+        except httpx.HTTPError as failed:
+            raise unavailable(what, f"{type(failed).__name__}") from None
+
     async def pay(self, order: PayoutOrder) -> PayoutReceipt:
         payload = {
             "claim_id": order.claim_id,
@@ -260,15 +314,13 @@ class HttpPaymentGateway:
             "currency": order.currency,
             "reference": order.idempotency_key,
         }
-        try:
-            async with self._client() as client:
-                response = await client.post(
-                    "/payments", json=payload, headers={"Idempotency-Key": order.idempotency_key}
-                )
-        except httpx.TimeoutException:
-            raise unavailable(order.claim_id, "the request timed out") from None
-        except httpx.HTTPError as failed:
-            raise unavailable(order.claim_id, f"{type(failed).__name__}") from None
+        response = await self._exchange(
+            "POST",
+            "/payments",
+            order.claim_id,
+            json=payload,
+            headers={"Idempotency-Key": order.idempotency_key},
+        )
         body = _body(response)
         log.info(
             "payment gateway answered",
@@ -318,14 +370,28 @@ class HttpPaymentGateway:
     async def _original(
         self, order: PayoutOrder, body: Mapping[str, Any], status: int
     ) -> PayoutReceipt:
-        """The payment already made under the key: from the answer, or asked for."""
+        """The payment already made under the key: from the answer, or asked for.
+
+        Refused (to a person) when that payment is not this order's: the claim is unpaid.
+        """
         if _text(body, "id", "payment_id"):
+            self._refuse_other(order, status, body)
             return self._receipt(order, body, status, already_paid=True)
         original = await self.status(order.idempotency_key)
         if original is None:
             raise unavailable(
                 order.claim_id, f"HTTP {status} says already processed, but no payment is found"
             )
+        self._refuse_other(
+            order,
+            status,
+            {
+                "idempotency_key": original.idempotency_key,
+                "claim_id": original.claim_id,
+                "amount": str(original.amount),
+                "currency": original.currency,
+            },
+        )
         return PayoutReceipt(
             payout_id=original.payment_id,
             idempotency_key=order.idempotency_key,
@@ -335,12 +401,19 @@ class HttpPaymentGateway:
             already_paid=True,
         )
 
+    @staticmethod
+    def _refuse_other(order: PayoutOrder, status: int, held: Mapping[str, Any]) -> None:
+        other = _other_payment(order, held)
+        if other is not None:
+            raise refused(
+                order.claim_id,
+                status,
+                f"the gateway answers that the idempotency key {order.idempotency_key} was "
+                f"already used for {other}, not this payout; nothing was paid for this claim",
+            )
+
     async def _list(self, params: Mapping[str, str], what: str) -> list[GatewayPayment]:
-        try:
-            async with self._client() as client:
-                response = await client.get("/payments", params=dict(params))
-        except httpx.HTTPError as failed:
-            raise unavailable(what, type(failed).__name__) from None
+        response = await self._exchange("GET", "/payments", what, params=dict(params))
         if response.status_code == 404:
             return []
         if response.status_code != 200:
@@ -357,6 +430,17 @@ class HttpPaymentGateway:
     async def payments(self, since: datetime) -> list[GatewayPayment]:
         found = await self._list({"since": since.isoformat()}, "reconciliation")
         return sorted((p for p in found if p.paid_at >= since), key=lambda p: p.paid_at)
+
+
+def without_credentials(url: str) -> str:
+    """The URL as it may be shown: a user and password in it replaced by `***`."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unreadable URL)"
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
 
 
 # -- choosing one -------------------------------------------------------------------------
@@ -420,7 +504,7 @@ def gateway_from_env(
     url = env.get(URL_SETTING, "").strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        shown = "unset" if not url else f"{printable(url)[:80]!r}"
+        shown = "unset" if not url else f"{printable(without_credentials(url))[:80]!r}"
         raise SettingsError(
             f"{GATEWAY_SETTING}=http needs {URL_SETTING}, the payments API's base URL "
             f"(http:// or https://, e.g. https://payments.example.com/v1); it is {shown}"

@@ -6,6 +6,7 @@ to fail, to commit and then hang past the client's timeout, or to refuse the nex
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from temporalio import activity, workflow
 from temporalio.client import Client
@@ -432,3 +434,127 @@ async def test_temporal_does_not_retry_a_refusal_and_the_workflow_reads_why(
     assert answer.startswith("refused: the payment gateway refused the payout for claim CLM-1")
     assert "payee account closed" in answer
     assert 1 == state.posts
+
+
+def _answering(status: int, body: Any, listed: list[dict[str, Any]] | None = None) -> Any:
+    """A transport whose POST answers `status` with `body` and whose listing holds `listed`."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json={"payments": listed or []})
+        return (
+            httpx.Response(status, content=body)
+            if isinstance(body, bytes)
+            else (httpx.Response(status, json=body))
+        )
+
+    return httpx.MockTransport(handle)
+
+
+@pytest.mark.parametrize(
+    ("body", "listed"),
+    [
+        # The answer names the payment: another claim's.
+        ({"id": "pay_other", "claim_id": "CLM-2", "amount": "120.50", "currency": "USD"}, None),
+        # The answer names the payment: the same claim, another amount.
+        ({"id": "pay_other", "claim_id": "CLM-1", "amount": "99.00"}, None),
+        # No id: the payment listed under the key is another claim's.
+        (
+            {"detail": "already processed"},
+            [
+                {
+                    "id": "pay_other",
+                    "idempotency_key": "claim/CLM-1/payout",
+                    "claim_id": "clm-1",
+                    "amount": "120.50",
+                    "currency": "USD",
+                }
+            ],
+        ),
+    ],
+)
+async def test_an_already_processed_answer_for_another_payment_is_not_a_payout(
+    body: dict[str, Any], listed: list[dict[str, Any]] | None
+) -> None:
+    """A 409 whose payment is another claim's or amount is refused: this claim is unpaid."""
+    gateway = HttpPaymentGateway(
+        "http://pay.test", API_KEY, transport=_answering(409, body, listed)
+    )
+    with pytest.raises(ApplicationError) as failed:
+        await gateway.pay(order())
+    assert (failed.value.type, failed.value.non_retryable) == (PAYMENT_REFUSED, True)
+    assert "already used for" in failed.value.message
+
+
+async def test_an_already_processed_answer_for_this_payment_is_its_receipt() -> None:
+    """A 409 naming this order's claim and amount is the original payment, as before."""
+    body = {"id": "pay_1", "claim_id": "CLM-1", "amount": "120.5", "currency": "usd"}
+    gateway = HttpPaymentGateway("http://pay.test", API_KEY, transport=_answering(409, body))
+    receipt = await gateway.pay(order())
+    assert (receipt.payout_id, receipt.already_paid) == ("pay_1", True)
+
+
+async def test_a_huge_or_deep_answer_is_not_read_whole() -> None:
+    """An endless body is read no further than the limit; a deeply nested one is no crash."""
+    sent = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal sent
+        while True:
+            sent += 1
+            yield b"x" * 65536
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(201, content=endless())
+
+    gateway = HttpPaymentGateway("http://pay.test", API_KEY, transport=httpx.MockTransport(handle))
+    with pytest.raises(ApplicationError) as failed:
+        await gateway.pay(order())
+    assert (failed.value.type, failed.value.non_retryable) == (GATEWAY_UNAVAILABLE, False)
+    assert sent <= 3
+    deep = b"[" * 100_000 + b"]" * 100_000
+    gateway = HttpPaymentGateway("http://pay.test", API_KEY, transport=_answering(201, deep))
+    with pytest.raises(ApplicationError) as failed:
+        await gateway.pay(order())
+    assert failed.value.type == GATEWAY_UNAVAILABLE
+
+
+async def test_a_dripping_answer_is_cut_off_and_retryable() -> None:
+    """A byte at a time, each within the read timeout: the whole exchange still ends."""
+
+    async def drip() -> AsyncIterator[bytes]:
+        while True:
+            await asyncio.sleep(0.01)
+            yield b" "
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(201, content=drip())
+
+    transport = httpx.MockTransport(handle)
+    gateway = HttpPaymentGateway("http://pay.test", API_KEY, timeout=0.1, transport=transport)
+    with pytest.raises(ApplicationError) as failed:
+        await gateway.pay(order())
+    assert (failed.value.type, failed.value.non_retryable) == (GATEWAY_UNAVAILABLE, False)
+    assert "timed out" in failed.value.message
+
+
+def test_credentials_in_the_payments_url_are_never_shown(tmp_path: Path) -> None:
+    """A URL carrying user:password shows neither in the gateway's repr nor in a refusal."""
+    settings = Settings.from_env({"CLAIMS_DATA_DIR": str(tmp_path)})
+    secret = "hunter2-" + "p" * 10
+    gateway = gateway_from_env(
+        settings,
+        {
+            "CLAIMS_PAYMENT_GATEWAY": "http",
+            "CLAIMS_PAYMENTS_URL": f"https://svc:{secret}@pay.example/v1",
+            "CLAIMS_PAYMENTS_API_KEY": API_KEY,
+        },
+    )
+    assert secret not in repr(gateway)
+    assert "pay.example/v1" in repr(gateway)
+    with pytest.raises(SettingsError) as refused:
+        gateway_from_env(
+            settings,
+            {"CLAIMS_PAYMENT_GATEWAY": "http", "CLAIMS_PAYMENTS_URL": f"ftp://svc:{secret}@x"},
+        )
+    assert secret not in str(refused.value)
