@@ -172,8 +172,10 @@ def _next_line(stream: BinaryIO) -> bytes | None:
     to its end without holding it)."""
     text = stream.readline(MAX_LINE_BYTES + 1)
     if len(text) > MAX_LINE_BYTES and not text.endswith(b"\n"):
-        while (rest := stream.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
-            pass
+        rest = text
+        # Read past the rest of the line a piece at a time, keeping none of it.
+        while rest and not rest.endswith(b"\n"):
+            rest = stream.readline(MAX_LINE_BYTES)
         return None
     return text
 
