@@ -34,6 +34,7 @@ SMTP_TIMEOUT_SECONDS = 20.0
 SINK_DIR_NAME = "mail"
 DEFAULT_MAIL_FROM = "claims@example.com"
 # One address: no whitespace or control characters, one @, a dot-free local part allowed.
+# Always fullmatch: `$` alone also matches before a trailing line break.
 _ADDRESS = re.compile(r"^[^\s@<>(),;:\"\[\]\\]{1,64}@[A-Za-z0-9.-]{1,253}$")
 MAX_SUBJECT = 200
 
@@ -80,7 +81,7 @@ class MailSettings:
         if not 0 < port < 65536:
             raise MailSettingsError(f"CLAIMS_SMTP_PORT={port} is out of range; use 1-65535")
         mail_from = env.get("CLAIMS_MAIL_FROM") or DEFAULT_MAIL_FROM
-        if not _ADDRESS.match(mail_from):
+        if not _ADDRESS.fullmatch(mail_from):
             raise MailSettingsError(
                 f"CLAIMS_MAIL_FROM={printable(mail_from)!r} is not one email address; "
                 "use a plain address such as claims@example.com"
@@ -101,7 +102,7 @@ class MailSettings:
 
 def check_address(address: str) -> str:
     """The address if it is one plain email address; a permanent DeliveryError if not."""
-    if not _ADDRESS.match(address):
+    if not _ADDRESS.fullmatch(address):
         raise DeliveryError(
             f"recipient {printable(address)[:80]!r} is not one plain email address "
             "(line breaks, spaces and lists are refused)",

@@ -157,6 +157,23 @@ class Outbox:
             )
         return [_row(r) for r in rows]
 
+    def renew_lease(
+        self, notice_id: str, owner: str, now: datetime, lease: timedelta
+    ) -> OutboxRow | None:
+        """The row as it is now, its lease extended, if `owner` still holds it; else None.
+
+        A batch is leased at once but delivered one row after another: a slow SMTP server
+        can outlast the lease of the last rows, and another relay may have taken them since.
+        """
+        with self._write() as db:
+            taken = db.execute(
+                "UPDATE notices SET lease_until = ? WHERE notice_id = ? AND lease_owner = ? "
+                "AND status = ?",
+                (stamp(now + lease), notice_id, owner, PENDING),
+            ).rowcount
+            row = db.execute(_SELECT + "WHERE notice_id = ?", (notice_id,)).fetchone()
+        return _row(row) if taken and row is not None else None
+
     def mark_channel(self, notice_id: str, channel: str, now: datetime) -> None:
         """Record that one channel (mail or chat) took the notice."""
         with self._write() as db:
@@ -285,7 +302,13 @@ class Relay:
         if rows:
             policy = await asyncio.to_thread(self._directory)
             for row in rows:
-                await self._deliver(row, policy, at)
+                moment = now or datetime.now(UTC)
+                current = await asyncio.to_thread(
+                    self.outbox.renew_lease, row.notice_id, self.owner, moment, self.retry.lease
+                )
+                if current is None:
+                    continue  # our lease lapsed and another relay has the row now
+                await self._deliver(current, policy, moment)
         return len(rows)
 
     async def _deliver(self, row: OutboxRow, policy: ReviewPolicy | None, now: datetime) -> None:

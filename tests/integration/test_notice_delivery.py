@@ -18,8 +18,16 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.chat import ChatSettings
-from activities.mail import MailSettings, MailSink, sink_files
-from activities.notice_delivery import FAILED, PENDING, SENT, Outbox, Relay, RetryPolicy
+from activities.mail import MailSettings, MailSettingsError, MailSink, sink_files
+from activities.notice_delivery import (
+    FAILED,
+    PENDING,
+    SENT,
+    Outbox,
+    OutboxRow,
+    Relay,
+    RetryPolicy,
+)
 from activities.payments import Ledger
 from runtime.ports import free_port
 from runtime.settings import EXAMPLES_DIR
@@ -33,6 +41,7 @@ from tests.timeskipping.conftest import (  # noqa: F401  (fixtures of the time-s
     waiting_claim,
 )
 from workflows.actions import Notice
+from workflows.authority import ReviewPolicy
 from workflows.claim_review import ClaimReviewWorkflow
 
 APPROVERS = EXAMPLES_DIR / "approvers.toml"
@@ -209,6 +218,34 @@ async def test_a_relay_killed_between_send_and_mark_sends_at_most_twice_with_one
     assert (SENT, 1) == status(outbox, notice)
 
 
+async def test_a_slow_relay_never_sends_a_row_another_relay_took_after_its_lease(
+    outbox: Outbox, sink: MailSink
+) -> None:
+    """Relay A leases two rows; its first send outlasts the lease and relay B takes both.
+
+    B sends them; A, back from its slow send, finds the second row is no longer its own.
+    """
+    first = put(outbox, "k1", "ada@example.com")
+    second = put(outbox, "k2", "bob@example.com")
+    later = relay(outbox, sink.settings())
+
+    class Slow(Relay):
+        async def _deliver(
+            self, row: OutboxRow, policy: ReviewPolicy | None, now: datetime
+        ) -> None:
+            await super()._deliver(row, policy, now)
+            if row.notice_id == first:
+                await later.deliver_due(START + NO_WAIT.lease + timedelta(seconds=1))
+
+    slow = Slow(
+        outbox, mail=sink.settings(), chat=ChatSettings(), approvers_file=APPROVERS, retry=NO_WAIT
+    )
+    await slow.deliver_due(START)
+
+    assert [1, 1] == [len(sink_files(sink.directory, n)) for n in (first, second)]
+    assert [(SENT, 1), (SENT, 1)] == [status(outbox, n) for n in (first, second)]
+
+
 async def test_permanent_failures_end_failed_at_once(
     outbox: Outbox, sink: MailSink, chat: ChatReceiver
 ) -> None:
@@ -244,6 +281,8 @@ async def test_an_unreachable_server_fails_for_good_after_the_last_attempt(
     [
         ("ada@example.com\r\nBcc: eve@example.com", "Claim approved"),
         ("ada@example.com, eve@example.com", "Claim approved"),
+        # A trailing line break would end the header block: Subject and the rest in the body.
+        ("ada@example.com\n", "Claim approved"),
         ("ada@example.com", "Claim approved\r\nBcc: eve@example.com"),
         ("ada@example.com", "Claim approved\nX-Evil: 1"),
         ("ada@example.com", "x" * 5_000),
@@ -257,6 +296,13 @@ async def test_header_injection_is_refused(
     await relay(outbox, sink.settings()).deliver_due(START)
 
     assert ((FAILED, 1), []) == (status(outbox, notice), list(sink.directory.iterdir()))
+
+
+def test_a_sender_address_with_a_line_break_is_refused_at_start() -> None:
+    """CLAIMS_MAIL_FROM ending in a line break is no address: refused, naming the variable."""
+    with pytest.raises(MailSettingsError) as refused:
+        MailSettings.from_env({"CLAIMS_MAIL_FROM": "claims@example.com\n"})
+    assert "CLAIMS_MAIL_FROM" in str(refused.value)
 
 
 async def test_a_claim_waiting_24_hours_sends_a_reminder_email_to_the_sink(
