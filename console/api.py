@@ -401,7 +401,9 @@ def _unavailable(token: ApiToken) -> JSONResponse:
 
 # What a token without claims:read-personal never sees: the claimant's name and email,
 # what happened, where the documents are, and every field a person or the model writes
-# in words (comments, notes, letters, reasons, the model's trace, the evidence records).
+# in words (comments, notes, letters, reasons, the model's trace, the evidence records),
+# and the places that copy them: a wait's detail (the documents asked for), a transition's
+# reason (a cancelling comment, what was asked of whom), the model's draft letter.
 # Paths into the state document; `*` is every item of a list.
 PERSONAL_PATHS = (
     "context.claim.claimant.name",
@@ -417,6 +419,9 @@ PERSONAL_PATHS = (
     "context.notes",
     "context.evidence",
     "context.assessment.rationale",
+    "context.assessment.customer_message",
+    "pending_actions.*.detail",
+    "transitions.*.reason",
     "llm_state",
     "audit_log.*.detail",
     "outcome.reason",

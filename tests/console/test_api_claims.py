@@ -18,7 +18,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from console.api import WITHHELD
+from console.api import WITHHELD, without_personal_data
 from console.api_tokens import CLAIMS_READ, CLAIMS_READ_PERSONAL, create_token, tokens_file
 from console.settings import ConsoleSettings
 from signals.client import claim_handle
@@ -149,3 +149,22 @@ async def test_reading_a_claim_withholds_personal_data_without_the_scope(api: Ap
     assert missing.json() == not_an_id.json()
     no_scope = api.bearer("poster", "claims:write")
     assert (await api.http.get(url, headers=no_scope)).status_code == 403
+
+
+def test_copies_of_personal_words_are_withheld_too() -> None:
+    """The model's draft letter, a wait's detail and a transition's reason carry words of
+    the claim or a person (a name, what was asked for, a cancelling comment): withheld."""
+    name = "Ann Example"
+    document: dict[str, Any] = {
+        "current_step": "awaiting_documents",
+        "context": {"assessment": {"customer_message": f"Dear {name}", "confidence": 0.9}},
+        "pending_actions": [{"type": "documents", "detail": f"{name}'s repair invoice"}],
+        "transitions": [
+            {"to_step": "awaiting_documents", "reason": f"maria asked {name} for: invoice"},
+            {"to_step": "cancelled", "reason": f"cancelled by maria: {name} withdrew"},
+        ],
+    }
+    shown = without_personal_data(document)
+    assert name not in repr(shown)
+    assert shown["context"]["assessment"]["confidence"] == 0.9
+    assert [t["to_step"] for t in shown["transitions"]] == ["awaiting_documents", "cancelled"]
