@@ -23,13 +23,25 @@ from workflows.evaluation import Route
 TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATE = "eval_report.html.j2"
 # Chart geometry, in SVG user units.
+# A histogram drawn alone is as wide as a bar chart with this label column.
 LABEL_WIDTH = 160
+# A bar chart's label column is as wide as its longest label needs, at 12 px text: about
+# 7 units a character, 10 for capitals and m, w (wider in every sans-serif); the template
+# cuts a label at LABEL_MAX_CHARS characters, the last an ellipsis.
+CHAR_WIDTH = 7
+WIDE_CHAR_WIDTH = 10
+WIDE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZmw@%")
+LABEL_MAX_CHARS = 26
+# Between a label's end and its bar, and before its start at the chart's left edge.
+LABEL_GAP = 6
+MIN_LABEL_WIDTH = 60
 BAR_AREA = 400
 BAR_HEIGHT = 18
 BAR_GAP = 6
 HISTOGRAM_BINS = 5
 HISTOGRAM_HEIGHT = 120
-CELL = 70
+# Wide enough for "final human" centred over the second column at 12 px.
+CELL = 80
 
 
 @dataclass(frozen=True)
@@ -130,6 +142,25 @@ def _bars(
     )
 
 
+def label_width(charts: list[BarChart]) -> int:
+    """The label column that holds every bar's label as the template shows it.
+
+    Labels are drawn right-aligned against their bar; a column narrower than a label cut
+    its start off at the chart's left edge ("…ate needless referrals").
+    """
+    widest = 0
+    for chart in charts:
+        for bar in chart.bars:
+            shown = printable(bar.label)
+            if len(shown) > LABEL_MAX_CHARS:
+                shown = shown[: LABEL_MAX_CHARS - 1] + "…"
+            widest = max(
+                widest,
+                sum(WIDE_CHAR_WIDTH if c in WIDE_CHARS else CHAR_WIDTH for c in shown),
+            )
+    return max(MIN_LABEL_WIDTH, widest + 2 * LABEL_GAP)
+
+
 def _columns(report: EvalReport) -> list[CandidateReport]:
     return [*report.candidates, *([report.baseline] if report.baseline else [])]
 
@@ -201,7 +232,10 @@ def confusion_grid(candidate: CandidateReport, index: int) -> HeatGrid:
     )
 
 
-def histograms(candidate: CandidateReport, index: int) -> list[Histogram]:
+def histograms(
+    candidate: CandidateReport, index: int, label_width: float = LABEL_WIDTH
+) -> list[Histogram]:
+    """One histogram of payout errors per currency, as wide as the bar charts."""
     found = []
     for number, error in enumerate(candidate.payout_error):
         values = error.abs_errors
@@ -211,7 +245,7 @@ def histograms(candidate: CandidateReport, index: int) -> list[Histogram]:
         for value in values:
             counts[min(int(value / step), HISTOGRAM_BINS - 1)] += 1
         tallest = max(counts, default=0) or 1
-        width = (BAR_AREA + LABEL_WIDTH) / HISTOGRAM_BINS
+        width = (BAR_AREA + label_width) / HISTOGRAM_BINS
         columns = []
         for bin_index, count in enumerate(counts):
             height = HISTOGRAM_HEIGHT * count / tallest
@@ -280,15 +314,23 @@ def render_html(report: EvalReport) -> str:
     )
     environment.filters["printable"] = lambda value: printable(str(value))
     columns = _columns(report)
+    agreement, dangerous, usage = (
+        agreement_chart(report),
+        dangerous_chart(report),
+        usage_charts(report),
+    )
+    # One label column for every bar chart, so their bars start at the same place.
+    labels = label_width([agreement, dangerous, *usage])
     return environment.get_template(TEMPLATE).render(
         report=report,
         columns=columns,
-        agreement=agreement_chart(report),
-        dangerous=dangerous_chart(report),
+        agreement=agreement,
+        dangerous=dangerous,
         grids=[confusion_grid(c, i) for i, c in enumerate(columns)],
-        histograms=[h for i, c in enumerate(columns) for h in histograms(c, i)],
-        usage=usage_charts(report),
-        label_width=LABEL_WIDTH,
+        histograms=[h for i, c in enumerate(columns) for h in histograms(c, i, labels)],
+        usage=usage,
+        label_width=labels,
+        label_max_chars=LABEL_MAX_CHARS,
         bar_area=BAR_AREA,
         bar_height=BAR_HEIGHT,
         cell=CELL,

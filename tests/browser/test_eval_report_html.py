@@ -83,6 +83,51 @@ async def test_the_charts_are_drawn_to_scale(
     await page.close()
 
 
+def _renamed(report: EvalReport, *names: str) -> EvalReport:
+    """The report with its candidates renamed, in order: labels as long as names get."""
+    candidates = [
+        c.model_copy(update={"name": n}) for c, n in zip(report.candidates, names, strict=True)
+    ]
+    return report.model_copy(update={"candidates": candidates})
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        (),
+        ("candidate", "WIDE-MMMMWWWW-NAME-0123456789ab"),
+        ("a", "b"),
+    ],
+    ids=["as-named", "long-names", "short-names"],
+)
+async def test_every_label_lies_inside_its_chart(
+    browser: Browser, report: EvalReport, tmp_path: Path, names: tuple[str, ...]
+) -> None:
+    """No text of a chart is cut at its edges: "candidate needless referrals", capitals
+    and the longest name a candidate may have are drawn whole inside their SVG."""
+    if names:
+        report = _renamed(report, *names)
+    page, _, _ = await _open(browser, write_html_report(tmp_path / "report.html", report))
+    outside = []
+    for chart in await page.locator("svg").all():
+        frame = await chart.bounding_box()
+        assert frame is not None
+        for text in await chart.locator("text").all():
+            box = await text.bounding_box()
+            assert box is not None
+            if (
+                box["x"] < frame["x"] - 0.5
+                or box["y"] < frame["y"] - 0.5
+                or box["x"] + box["width"] > frame["x"] + frame["width"] + 0.5
+                or box["y"] + box["height"] > frame["y"] + frame["height"] + 0.5
+            ):
+                outside.append((await chart.get_attribute("id"), await text.text_content()))
+    assert [] == outside, outside
+    if "candidate" in names:
+        assert await page.get_by_text("candidate needless referrals", exact=True).count() >= 1
+    await page.close()
+
+
 async def test_every_chart_is_labelled_for_screen_readers(
     browser: Browser, report: EvalReport, tmp_path: Path
 ) -> None:
