@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from signals.messages import HumanAction, InterruptPayload
@@ -117,6 +118,8 @@ class RescreenInput(BaseModel):
 class RescreenResult(BaseModel):
     screened: int = 0
     interrupted: list[str] = Field(default_factory=list)
+    # Claims that finished before their interrupt reached them.
+    ended: list[str] = Field(default_factory=list)
 
 
 class StaffQuery(BaseModel):
@@ -249,7 +252,14 @@ class WatchlistRescreenWorkflow:
                 priority=RESCREEN_PRIORITY,
             )
             handle = workflow.get_external_workflow_handle(finding.workflow_id)
-            await handle.signal(str(HumanAction.INTERRUPT), payload.model_dump(mode="json"))
+            try:
+                await handle.signal(str(HumanAction.INTERRUPT), payload.model_dump(mode="json"))
+            except ApplicationError:
+                # The claim ended between the screening and the signal: nothing to interrupt.
+                # No patch: before this, the failure ended the run, so no running history
+                # holds a failed signal this code would go on from differently.
+                result.ended.append(finding.claim_id)
+                continue
             result.interrupted.append(finding.claim_id)
         return result
 

@@ -34,11 +34,13 @@ from workflows.sweeps import (
     DigestLine,
     PayoutReconciliationWorkflow,
     ReconciliationInput,
+    RescreenFindings,
     RescreenInput,
     SlaDigestInput,
     SlaDigestWorkflow,
     WaitingWork,
     WaitingWorkRequest,
+    WatchlistFinding,
     WatchlistRescreenWorkflow,
 )
 
@@ -241,3 +243,26 @@ async def test_reconciliation_tells_the_claims_managers_of_a_mismatch_and_only_t
     assert [["maria", "lee"], []] == [r.notified for r in results]
     assert [1, 0] == [r.mismatches for r in results]
     assert ["maria", "lee"] == [recipient for recipient, _ in staff_notices(tmp_path)]
+
+
+async def test_a_claim_that_ended_before_its_interrupt_does_not_fail_the_rescreen(
+    time_env: WorkflowEnvironment,
+) -> None:
+    """A finding whose claim finished between the screening and the signal is skipped: the
+    run goes on to the next finding and completes, naming the claim it could not reach.
+    """
+
+    @activity.defn(name="find_new_watchlist_matches")
+    async def found(request: Any) -> RescreenFindings:
+        return RescreenFindings(
+            screened=2,
+            findings=[
+                WatchlistFinding(claim_id=c, workflow_id=f"claim-{c}", match="P-1")
+                for c in (f"gone-{uuid.uuid4().hex[:6]}", f"gone-{uuid.uuid4().hex[:6]}")
+            ],
+        )
+
+    async with sweep_worker(time_env, found) as queue:
+        result = await rescreen(time_env, queue)
+
+    assert ([], 2) == (result.interrupted, len(result.ended))
