@@ -50,6 +50,9 @@ DEFAULT_TIMEOUT_S = 10.0
 # The timeout bounds each read; a gateway dripping a byte at a time would never trip it.
 # The whole exchange is bounded too, by this many timeouts.
 EXCHANGE_TIMEOUTS = 3
+# No payout has 16 digits before the point: an amount with more is a gateway's error, and
+# formatting one ("1e999999999") would take the memory of a billion digits.
+MAX_DIGITS = 15
 # Statuses that may pass: the same order is sent again under the same key.
 _RETRYABLE_4XX = {408, 425, 429}
 
@@ -245,7 +248,7 @@ def _gateway_payment(item: object) -> GatewayPayment | None:
         amount = Decimal(str(item.get("amount")))
     except InvalidOperation:
         return None
-    if not payment_id or not key or not amount.is_finite():
+    if not payment_id or not key or not amount.is_finite() or amount.adjusted() >= MAX_DIGITS:
         return None
     return GatewayPayment(
         payment_id=printable(payment_id)[:100],

@@ -558,3 +558,15 @@ def test_credentials_in_the_payments_url_are_never_shown(tmp_path: Path) -> None
             {"CLAIMS_PAYMENT_GATEWAY": "http", "CLAIMS_PAYMENTS_URL": f"ftp://svc:{secret}@x"},
         )
     assert secret not in str(refused.value)
+
+
+async def test_a_listed_payment_of_an_absurd_amount_is_not_taken_as_one() -> None:
+    """A listing entry of 1e999999999 (formatting it would take gigabytes) is skipped,
+    so reconciliation reports the payout as missing at the gateway for a person to see."""
+    listed = [
+        {"id": "pay_1", "idempotency_key": "k1", "claim_id": "CLM-1", "amount": "1e999999999"},
+        {"id": "pay_2", "idempotency_key": "k2", "claim_id": "CLM-2", "amount": "5.00"},
+    ]
+    gateway = HttpPaymentGateway("http://pay.test", API_KEY, transport=_answering(200, {}, listed))
+    found = await gateway.payments(datetime(2000, 1, 1, tzinfo=UTC))
+    assert ["pay_2"] == [p.payment_id for p in found]
