@@ -31,7 +31,7 @@ LABEL_WIDTH = 160
 CHAR_WIDTH = 7
 WIDE_CHAR_WIDTH = 10
 WIDE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZmw@%")
-LABEL_MAX_CHARS = 26
+LABEL_MAX_CHARS = 40
 # Between a label's end and its bar, and before its start at the chart's left edge.
 LABEL_GAP = 6
 MIN_LABEL_WIDTH = 60
