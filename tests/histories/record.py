@@ -22,10 +22,8 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 
-from temporalio import activity
 from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
@@ -37,27 +35,22 @@ from runtime.settings import EXAMPLES_DIR
 from signals.client import act, claim_handle
 from signals.messages import HumanAction
 from starter import start_claim
+from tests.eval_cases import PagedCases, sample_cases
 from tests.helpers import TEST_SERVER, eventually, sample_claim, settings_in
 from tests.keys import encrypted_test_converter
 from worker import build_activities, create_worker
 from workflows import claim_eval
-from workflows.claim_eval import LOAD_EVAL_CASES
 from workflows.claim_review import ClaimReviewWorkflow
 from workflows.evaluation import (
-    AGENT_DECIDER,
     Candidate,
-    EvalCase,
-    EvalCasePage,
     EvalRequest,
     EvalSource,
     EvalSourceKind,
-    FinalDecision,
-    Route,
     child_workflow_id,
     eval_workflow_id,
 )
 from workflows.search_attributes import CLI_TYPES
-from workflows.state import OutcomeStatus, Step
+from workflows.state import Step
 
 HERE = Path(__file__).parent
 FLOOD = 300
@@ -219,35 +212,6 @@ EVAL_CASES_A_PAGE = 2
 EVAL_CHILD = ("current", "CLM-1002")
 
 
-def _decided(sample: str, status: OutcomeStatus, payout: str, by: str, route: Route) -> EvalCase:
-    claim = sample_claim(sample)
-    return EvalCase(
-        case_id=claim.claim_id,
-        claim=claim,
-        final=FinalDecision(
-            status=status, payout_amount=Decimal(payout), decided_by=by, route=route
-        ),
-        tags=["sample"],
-        workflow_id=claim.workflow_id,
-    )
-
-
-class _PagedCases:
-    """The evaluation's cases, a fixed list served two a page, so that it has two pages."""
-
-    def __init__(self, cases: list[EvalCase]) -> None:
-        self.cases = cases
-
-    @activity.defn(name=LOAD_EVAL_CASES)
-    async def load(self, source: EvalSource, cursor: str | None) -> EvalCasePage:
-        start = int(cursor or 0)
-        following = start + EVAL_CASES_A_PAGE
-        return EvalCasePage(
-            cases=self.cases[start:following],
-            cursor=str(following) if following < len(self.cases) else None,
-        )
-
-
 async def evaluation(client: Client, task_queue: str) -> None:
     """Two candidates over three cases, continued as new after the first page.
 
@@ -285,17 +249,16 @@ async def evaluation(client: Client, task_queue: str) -> None:
 async def record_evaluation() -> None:
     """The evaluation's recordings alone, on a dev server and worker of their own.
 
-    Its worker reads cases from `_PagedCases`, not the dataset loader, so the pages (and
+    Its worker reads cases from `PagedCases`, not the dataset loader, so the pages (and
     the continue-as-new between them) are the same at every recording.
     """
-    cases = [
-        _decided("CLM-1001", OutcomeStatus.COMPLETED, "420", AGENT_DECIDER, Route.AUTO),
-        _decided("CLM-1002", OutcomeStatus.COMPLETED, "1250", "maria", Route.HUMAN),
-        _decided("CLM-1004", OutcomeStatus.REJECTED, "0", "maria", Route.HUMAN),
-    ]
+    cases = sample_cases()
     with tempfile.TemporaryDirectory() as tmp:
         settings = settings_in(Path(tmp))
-        activities = [*build_activities(settings), _PagedCases(cases).load]
+        activities = [
+            *build_activities(settings),
+            PagedCases(cases, per_page=EVAL_CASES_A_PAGE).load,
+        ]
         server = DevServer.headless(Path(tmp) / "temporal.db", CLI_TYPES)
         client = await server.start(data_converter=encrypted_test_converter())
         try:

@@ -7,11 +7,9 @@ continue-as-new and its refusal to pay or notify anyone.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -19,64 +17,25 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.payments import Ledger
 from evaluation.runner import EvaluationError, start_evaluation, wait_for_result
 from runtime.devserver import DevServer
-from tests.helpers import sample_claim, settings_in
+from tests.eval_cases import PagedCases, sample_cases
+from tests.helpers import settings_in
 from worker import DETERMINISTIC_PACKAGES, build_activities, create_worker
 from workflows import claim_eval
-from workflows.claim_eval import LOAD_EVAL_CASES, ClaimEvalRunWorkflow, ClaimEvalWorkflow
+from workflows.claim_eval import ClaimEvalRunWorkflow, ClaimEvalWorkflow
 from workflows.evaluation import (
-    AGENT_DECIDER,
     Candidate,
-    EvalCase,
-    EvalCasePage,
     EvalRequest,
     EvalSource,
     EvalSourceKind,
-    FinalDecision,
     Route,
 )
-from workflows.state import OutcomeStatus
 
 pytestmark = pytest.mark.integration
 
 TASK_QUEUE = "claim-eval-it"
 
 
-def decided(sample: str, status: OutcomeStatus, payout: str, by: str, route: Route) -> EvalCase:
-    claim = sample_claim(sample)
-    return EvalCase(
-        case_id=claim.claim_id,
-        claim=claim,
-        final=FinalDecision(
-            status=status, payout_amount=Decimal(payout), decided_by=by, route=route
-        ),
-        tags=["sample"],
-        workflow_id=claim.workflow_id,
-    )
-
-
-CASES = [
-    decided("CLM-1001", OutcomeStatus.COMPLETED, "420", AGENT_DECIDER, Route.AUTO),
-    decided("CLM-1002", OutcomeStatus.COMPLETED, "1250", "maria", Route.HUMAN),
-    decided("CLM-1004", OutcomeStatus.REJECTED, "0", "maria", Route.HUMAN),
-]
-
-
-class PagedCases:
-    """A loader over a fixed list, two cases a page, counting the pages it served."""
-
-    def __init__(self, cases: list[EvalCase]) -> None:
-        self.cases = cases
-        self.pages_served = 0
-
-    @activity.defn(name=LOAD_EVAL_CASES)
-    async def load(self, source: EvalSource, cursor: str | None) -> EvalCasePage:
-        start = int(cursor or 0)
-        self.pages_served += 1
-        following = start + 2
-        return EvalCasePage(
-            cases=self.cases[start:following],
-            cursor=str(following) if following < len(self.cases) else None,
-        )
+CASES = sample_cases()
 
 
 async def evaluate(
