@@ -19,6 +19,8 @@ from temporalio.worker import Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 from temporalio.workflow import NondeterminismError
 
+from tests.histories import EVALUATIONS, claim_recordings
+
 # The sandbox re-imports this module; models must be the same classes the workflow uses,
 # and the codec's native cryptography library cannot be imported a second time.
 with workflow.unsafe.imports_passed_through():
@@ -35,8 +37,7 @@ with workflow.unsafe.imports_passed_through():
 RECORDINGS = sorted(Path(__file__).parent.glob("*.json"))
 # The evaluation's recordings replay apart (its own workflows, the worker's sandbox);
 # every other recording is a claim review's.
-EVALUATIONS = ("evaluation_first_run", "evaluation", "evaluation_run")
-HISTORIES = [p for p in RECORDINGS if p.stem not in EVALUATIONS]
+HISTORIES = claim_recordings()
 
 
 async def load(path: Path) -> WorkflowHistory:

@@ -30,6 +30,7 @@ from cli.timeline import earlier_runs_note, timeline_table
 from history.decoding import decode_history
 from history.runs import EarlierRun
 from history.timeline import Kind, TimelineRow, format_offset, timeline_rows
+from tests.histories import claim_recordings
 from tests.keys import encrypted_test_converter
 from workflows.tools import TOOLS
 
@@ -161,7 +162,7 @@ def test_operator_actions_and_a_routine_task_failure() -> None:
     )
 
 
-@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", claim_recordings(), ids=lambda p: p.stem)
 def test_every_recorded_history_starts_and_ends_without_bookkeeping(path: Path) -> None:
     """First the start, last the outcome or the continue-as-new; no workflow-task noise
     and nothing unexplained (an operator's cancellation through Temporal is no fault)."""

@@ -16,8 +16,10 @@ from activities.evidence_tools import EvidenceTools, as_langchain_tools, tool_ac
 from activities.offline_model import OfflineModelError, evidence_calls
 from activities.prompts import prompt_claim, safe_json
 from activities.records import SystemOfRecord
+from evaluation.loading import EvalCaseLoader
 from runtime.settings import EXAMPLES_DIR, PROJECT_ROOT
 from tests.helpers import sample_claim, settings_in
+from tests.histories import CORPUS
 from worker import build_activities
 from workflows.claim import Claim
 from workflows.evidence import AGENT_TURN, Evidence
@@ -66,14 +68,16 @@ def test_the_worker_registers_the_catalogue_and_nothing_else_besides_its_own_ste
 def test_every_activity_a_recorded_history_scheduled_is_still_registered(
     tmp_path: Path,
 ) -> None:
-    """Activity names are in recorded histories: renaming one strands every running claim."""
+    """Activity names are in recorded histories: renaming one strands every running claim
+    (or evaluation: its case loader joins the worker in `create_worker`, with the client)."""
     scheduled = {
         event["activityTaskScheduledEventAttributes"]["activityType"]["name"]
-        for path in HISTORIES.glob("*.json")
+        for path in sorted(CORPUS.glob("*.json"))
         for event in json.loads(path.read_text())["events"]
         if "activityTaskScheduledEventAttributes" in event
     }
     registered = {definition(fn).name for fn in build_activities(settings_in(tmp_path))}
+    registered.add(definition(EvalCaseLoader.load_eval_cases).name)
 
     assert scheduled
     assert set() == scheduled - registered
