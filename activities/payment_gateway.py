@@ -75,19 +75,17 @@ class PaymentGateway(Protocol):
     """Pays an order once per idempotency key and answers what it has paid."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """A short name for logs: "ledger" or "http"."""
 
     async def pay(self, order: PayoutOrder) -> PayoutReceipt:
         """Pay, or return the payment already made under the order's key."""
-        ...
 
     async def status(self, idempotency_key: str) -> GatewayPayment | None:
         """The payment made under `idempotency_key`, or None if there is none."""
-        ...
 
     async def payments(self, since: datetime) -> list[GatewayPayment]:
         """Every payment made at or after `since`, oldest first."""
-        ...
 
 
 def _reason(text: str) -> str:
