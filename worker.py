@@ -107,19 +107,20 @@ def create_worker(
     workflows on the server), so they join the activities here, not in `build_activities`.
     """
     activities = activities if activities is not None else build_activities(settings, llm)
-    if with_eval_loader:
-        loader = EvalCaseLoader(
-            SystemOfRecord.open(settings.records_db, seed=settings.records_file),
-            client,
-            client.data_converter,
-        )
+    records = (
+        SystemOfRecord.open(settings.records_db, seed=settings.records_file)
+        if with_eval_loader or with_sweeps
+        else None
+    )
+    if with_eval_loader and records is not None:
+        loader = EvalCaseLoader(records, client, client.data_converter)
         activities = [*activities, loader.load_eval_cases]
-    if with_sweeps:
+    if with_sweeps and records is not None:
         # The sweeps list claims and signal them, so they too need the client.
         sweeps = SweepActivities(
             client,
             approvers_file=settings.approvers_file,
-            records=SystemOfRecord.open(settings.records_db, seed=settings.records_file),
+            records=records,
             ledger=Ledger(settings.ledger_db),
             inbox_query=inbox_query,
             waiting_query=rescreen_query(),

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 from temporalio.exceptions import ApplicationError
 
-from activities.payments import Ledger
+from activities.payments import Ledger, receipt_of
 from runtime.logs import get_logger
 from runtime.settings import Settings, SettingsError
 from runtime.text import printable
@@ -359,14 +359,7 @@ class HttpPaymentGateway:
             paid_at = _when(body.get("created_at"))
         else:
             payment_id, paid_at = payment.payment_id, payment.paid_at
-        return PayoutReceipt(
-            payout_id=printable(payment_id)[:100],
-            idempotency_key=order.idempotency_key,
-            amount=order.amount,
-            currency=order.currency,
-            paid_at=paid_at,
-            already_paid=already_paid,
-        )
+        return _order_receipt(order, printable(payment_id)[:100], paid_at, already_paid)
 
     async def _original(
         self, order: PayoutOrder, body: Mapping[str, Any], status: int
@@ -393,14 +386,7 @@ class HttpPaymentGateway:
                 "currency": original.currency,
             },
         )
-        return PayoutReceipt(
-            payout_id=original.payment_id,
-            idempotency_key=order.idempotency_key,
-            amount=order.amount,
-            currency=order.currency,
-            paid_at=original.paid_at,
-            already_paid=True,
-        )
+        return _order_receipt(order, original.payment_id, original.paid_at, already_paid=True)
 
     @staticmethod
     def _refuse_other(order: PayoutOrder, status: int, held: Mapping[str, Any]) -> None:
@@ -470,14 +456,7 @@ class RecordedGateway:
     async def pay(self, order: PayoutOrder) -> PayoutReceipt:
         recorded = await asyncio.to_thread(self.ledger.payout_of, order.claim_id)
         if recorded is not None and recorded.idempotency_key != order.idempotency_key:
-            return PayoutReceipt(
-                payout_id=recorded.payout_id,
-                idempotency_key=recorded.idempotency_key,
-                amount=recorded.amount,
-                currency=recorded.currency,
-                paid_at=recorded.paid_at,
-                already_paid=True,
-            )
+            return receipt_of(recorded, already_paid=True)
         receipt = await self.gateway.pay(order)
         await asyncio.to_thread(self.ledger.pay, order)
         return receipt
@@ -517,3 +496,17 @@ def gateway_from_env(
             "API issued; it is unset"
         )
     return RecordedGateway(HttpPaymentGateway(url, api_key), ledger or Ledger(settings.ledger_db))
+
+
+def _order_receipt(
+    order: PayoutOrder, payment_id: str, paid_at: datetime, already_paid: bool
+) -> PayoutReceipt:
+    """The receipt for `order`, paid as the gateway's payment `payment_id`."""
+    return PayoutReceipt(
+        payout_id=payment_id,
+        idempotency_key=order.idempotency_key,
+        amount=order.amount,
+        currency=order.currency,
+        paid_at=paid_at,
+        already_paid=already_paid,
+    )

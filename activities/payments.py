@@ -200,7 +200,7 @@ class Ledger:
         with self._refusals(), self._transaction() as db:
             existing = db.execute(_PAYOUT_OF_CLAIM, (order.claim_id,)).fetchone()
             if existing is not None:
-                return _receipt(_record(existing), already_paid=True)
+                return receipt_of(_record(existing), already_paid=True)
             other = db.execute(
                 "SELECT claim_id FROM payouts WHERE idempotency_key = ?",
                 (order.idempotency_key,),
@@ -234,7 +234,7 @@ class Ledger:
                     order.payee_id,
                 ),
             )
-        return _receipt(record, already_paid=False)
+        return receipt_of(record, already_paid=False)
 
     def send(self, notice: Notice) -> NoticeReceipt:
         """Put the notice in the outbox (pending, due now) once per idempotency key."""
@@ -289,7 +289,8 @@ class Ledger:
         return None if row is None else _record(row)
 
 
-def _receipt(record: PayoutRecord, *, already_paid: bool) -> PayoutReceipt:
+def receipt_of(record: PayoutRecord, *, already_paid: bool) -> PayoutReceipt:
+    """The receipt for a payout on record (a repeat order gets the first one)."""
     return PayoutReceipt(
         payout_id=record.payout_id,
         idempotency_key=record.idempotency_key,

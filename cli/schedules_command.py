@@ -6,13 +6,13 @@ does, once per deploy. The same schedules show, and can be paused, in the Tempor
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from temporalio.client import Client, ScheduleDescription
+from temporalio.client import Client, ScheduleDescription, ScheduleHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from cli.base import cli_settings, command, said
@@ -95,13 +95,8 @@ async def pause_command(
 
     Example: claims schedules pause watchlist-rescreen --note "watch list reloading"
     """
-    sweep = find_schedule(name)
-    cli_settings()
-    client = await build_client()
-    handle = client.get_schedule_handle(sweep.schedule_id)
     why = note.strip() or "paused with claims schedules pause"
-    await _checked(sweep, handle.pause(note=why))
-    console.print(f"paused {sweep.schedule_id}", highlight=False)
+    await _on_schedule(name, "paused", lambda handle: handle.pause(note=why))
 
 
 @schedules_app.command("unpause")
@@ -111,12 +106,8 @@ async def unpause_command(name: NameArgument) -> None:
 
     Example: claims schedules unpause watchlist-rescreen
     """
-    sweep = find_schedule(name)
-    cli_settings()
-    client = await build_client()
-    handle = client.get_schedule_handle(sweep.schedule_id)
-    await _checked(sweep, handle.unpause(note="unpaused with claims schedules unpause"))
-    console.print(f"unpaused {sweep.schedule_id}", highlight=False)
+    note = "unpaused with claims schedules unpause"
+    await _on_schedule(name, "unpaused", lambda handle: handle.unpause(note=note))
 
 
 @schedules_app.command("trigger")
@@ -126,11 +117,18 @@ async def trigger_command(name: NameArgument) -> None:
 
     Example: claims schedules trigger sla-digest
     """
+    await _on_schedule(name, "triggered", lambda handle: handle.trigger())
+
+
+async def _on_schedule(
+    name: str, done: str, call: Callable[[ScheduleHandle], Awaitable[None]]
+) -> None:
+    """Do `call` to the named schedule and say `done`; a missing one in plain words."""
     sweep = find_schedule(name)
     cli_settings()
     client = await build_client()
-    await _checked(sweep, client.get_schedule_handle(sweep.schedule_id).trigger())
-    console.print(f"triggered {sweep.schedule_id}", highlight=False)
+    await _checked(sweep, call(client.get_schedule_handle(sweep.schedule_id)))
+    console.print(f"{done} {sweep.schedule_id}", highlight=False)
 
 
 async def _checked(sweep: SweepSchedule, call: Awaitable[None]) -> None:
