@@ -15,7 +15,6 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.claim_registry import ClaimRegistry
 from activities.evidence_tools import EvidenceTools, as_langchain_tools, tool_activities
@@ -37,6 +36,7 @@ from runtime.logs import configure_logging, get_logger
 from runtime.settings import Settings
 from runtime.telemetry import metrics_runtime
 from runtime.tracing import tracing_interceptors
+from runtime.workflow_runner import sandboxed_runner
 from workflows.claim_eval import ClaimEvalRunWorkflow, ClaimEvalWorkflow
 from workflows.claim_review import ClaimReviewWorkflow, ClaimWhatIfWorkflow
 from workflows.sweeps import SWEEP_WORKFLOWS
@@ -142,11 +142,7 @@ def create_worker(
             *(tracing_interceptors() if interceptors is None else interceptors),
             *redacting_interceptors(),
         ],
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(
-                *DETERMINISTIC_PACKAGES
-            )
-        ),
+        workflow_runner=sandboxed_runner(client.data_converter, DETERMINISTIC_PACKAGES),
         sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_TIMEOUT,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )

@@ -16,7 +16,6 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 from temporalio.workflow import NondeterminismError
 
 from tests.histories import EVALUATIONS, claim_recordings
@@ -25,6 +24,7 @@ from tests.histories import EVALUATIONS, claim_recordings
 # and the codec's native cryptography library cannot be imported a second time.
 with workflow.unsafe.imports_passed_through():
     from runtime.settings import EXAMPLES_DIR
+    from runtime.workflow_runner import sandboxed_runner
     from tests.keys import TEST_KEY_RING, encrypted_test_converter
     from worker import DETERMINISTIC_PACKAGES
     from workflows import claim_eval
@@ -205,6 +205,22 @@ async def test_recorded_history_replays(path: Path) -> None:
     await replayer.replay_workflow(await load(path))
 
 
+@pytest.mark.parametrize("name", CURRENT)
+async def test_recorded_history_replays_on_the_workers_runner(name: str) -> None:
+    """As a worker replays a claim it had not cached: the workflows package passed through,
+    serialization contexts answered outside the sandbox, every payload decrypted."""
+    converter = encrypted_test_converter()
+    replayer = Replayer(
+        workflows=[ClaimReviewWorkflow],
+        data_converter=converter,
+        workflow_runner=sandboxed_runner(converter, DETERMINISTIC_PACKAGES),
+    )
+
+    result = await replayer.replay_workflow(await load(Path(__file__).parent / f"{name}.json"))
+
+    assert result.replay_failure is None
+
+
 @workflow.defn(name="ClaimReviewWorkflow")
 class CarelessWorkflow(ClaimReviewWorkflow):
     """A careless change: a new timer before the review, without `workflow.patched`."""
@@ -270,11 +286,7 @@ async def test_evaluation_history_replays(name: str, monkeypatch: pytest.MonkeyP
     replayer = Replayer(
         workflows=[ClaimEvalWorkflow, ClaimEvalRunWorkflow],
         data_converter=encrypted_test_converter(),
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(
-                *DETERMINISTIC_PACKAGES
-            )
-        ),
+        workflow_runner=sandboxed_runner(encrypted_test_converter(), DETERMINISTIC_PACKAGES),
     )
 
     await replayer.replay_workflow(await load_evaluation(Path(__file__).parent / f"{name}.json"))

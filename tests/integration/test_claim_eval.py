@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 from temporalio.worker import Replayer
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.payments import Ledger
 from evaluation.runner import EvaluationError, start_evaluation, wait_for_result
 from runtime.devserver import DevServer
+from runtime.workflow_runner import sandboxed_runner
 from tests.eval_cases import PagedCases, sample_cases
 from tests.helpers import settings_in
 from worker import DETERMINISTIC_PACKAGES, build_activities, create_worker
@@ -137,11 +137,7 @@ async def test_continued_as_new_evaluation_replays_and_counts_each_case_once(
         data_converter=client.data_converter,
         # As the worker runs them: the workflows package shared, so the patched page
         # budget holds in the replay too.
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(
-                *DETERMINISTIC_PACKAGES
-            )
-        ),
+        workflow_runner=sandboxed_runner(client.data_converter, DETERMINISTIC_PACKAGES),
     )
     for run_id in runs:
         history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()

@@ -12,9 +12,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from runtime.settings import Settings
+from runtime.workflow_runner import sandboxed_runner
 from tests.helpers import eventually, settings_in, start, state_of, unique_claim, until_step
 from worker import DETERMINISTIC_PACKAGES, build_activities
 from workflows import search_attributes as sa
@@ -33,11 +33,7 @@ def uncached_worker(client: Client, settings: Settings) -> Worker:
         task_queue=settings.task_queue,
         workflows=[ClaimReviewWorkflow],
         activities=build_activities(settings),
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(
-                *DETERMINISTIC_PACKAGES
-            )
-        ),
+        workflow_runner=sandboxed_runner(client.data_converter, DETERMINISTIC_PACKAGES),
         max_cached_workflows=0,
     )
 
