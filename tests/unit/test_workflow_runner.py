@@ -41,6 +41,7 @@ class PerActivityCodec(PayloadCodec, WithSerializationContext):
 
 
 def test_the_claim_codec_ignores_context_so_the_worker_answers_directly() -> None:
+    """EncryptionCodec encrypts every payload alike: the worker skips the sandbox's answer."""
     converter = encrypted_test_converter()
 
     runner = sandboxed_runner(converter, DETERMINISTIC_PACKAGES)
@@ -51,6 +52,7 @@ def test_the_claim_codec_ignores_context_so_the_worker_answers_directly() -> Non
 
 
 def test_a_codec_that_reads_context_keeps_the_sdk_sandbox_as_it_is() -> None:
+    """A codec keyed per activity needs each command's own context: the SDK's runner."""
     converter = dataclasses.replace(DataConverter.default, payload_codec=PerActivityCodec())
 
     runner = sandboxed_runner(converter, DETERMINISTIC_PACKAGES)
@@ -61,6 +63,7 @@ def test_a_codec_that_reads_context_keeps_the_sdk_sandbox_as_it_is() -> None:
 
 
 def test_external_storage_keeps_the_sdk_sandbox_as_it_is() -> None:
+    """External storage files payloads under their command's target: the SDK's runner."""
     converter = encrypted_test_converter()
     object.__setattr__(converter, "external_storage", object())
 
