@@ -1,7 +1,10 @@
 """Starting a claim: a review that failed or was terminated can be started again.
 
 A stand-in registered under the real workflow type ends each review the way a test
-needs (completed or failed), so what is tested is the starter's id-reuse rule alone.
+needs (completed or failed) or keeps it running, so what is tested is the starter's
+id-reuse rule alone. A review that must stay running waits on a worker, never on a task
+queue no worker polls: the test server keeps the task it cannot hand out, and with it
+the session's clock, so every later test that skips time would wait out its timeout.
 """
 
 from __future__ import annotations
@@ -12,26 +15,31 @@ from typing import Any
 
 import pytest
 from temporalio import workflow
-from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHistory
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from runtime.settings import WORKFLOW_TYPE
 from starter import StartStatus, start_claim
-from tests.helpers import unique_claim
+from tests.helpers import eventually, unique_claim
 
 FAIL_MARK = "fail this review"
+WAIT_MARK = "keep this review running"
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
 class StandInReview:
-    """Completes at once, or fails as a review did on a bad approvers file."""
+    """Completes at once, fails as a review did on a bad approvers file, or waits (ended
+    by the test's teardown, which terminates what the test started)."""
 
     @workflow.run
     async def run(self, claim: dict[str, Any]) -> str:
         if claim["description"] == FAIL_MARK:
             raise ApplicationError("approvers file is invalid", non_retryable=True)
+        if claim["description"] == WAIT_MARK:
+            await workflow.wait_condition(lambda: False)
         return "completed"
 
 
@@ -58,7 +66,9 @@ async def test_a_failed_review_can_be_started_again(
     with pytest.raises(WorkflowFailureError):
         await client.get_workflow_handle(claim.workflow_id).result()
 
-    again = await start_claim(client, claim, "no-worker-" + task_queue)
+    again = await start_claim(
+        client, claim.model_copy(update={"description": WAIT_MARK}), task_queue
+    )
 
     handle = client.get_workflow_handle(claim.workflow_id)
     assert (StartStatus.STARTED, WorkflowExecutionStatus.RUNNING) == (
@@ -71,25 +81,33 @@ async def test_a_terminated_review_can_be_started_again(
     time_env: WorkflowEnvironment, task_queue: str
 ) -> None:
     """A review an operator terminated can be started again: it was never decided."""
-    claim = unique_claim()
+    claim = unique_claim(description=WAIT_MARK)
     client = time_env.client
-    await start_claim(client, claim, "no-worker-" + task_queue)
-    await client.get_workflow_handle(claim.workflow_id).terminate("operator")
+    await start_claim(client, claim, task_queue)
+    handle = client.get_workflow_handle(claim.workflow_id)
+    # Terminated once its worker took its first task: a task still queued when its
+    # workflow is terminated stays with the test server and holds the session's clock.
+    await eventually(handle.fetch_history, _took_its_first_task, what="the stand-in started")
+    await handle.terminate("operator")
 
-    again = await start_claim(client, claim, "no-worker-" + task_queue)
+    again = await start_claim(client, claim, task_queue)
 
     assert StartStatus.STARTED == again.status
+
+
+def _took_its_first_task(history: WorkflowHistory) -> bool:
+    return any(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED for e in history.events)
 
 
 async def test_a_running_review_is_not_started_twice(
     time_env: WorkflowEnvironment, task_queue: str
 ) -> None:
     """A second start of a claim under review is reported as such, and starts nothing."""
-    claim = unique_claim()
+    claim = unique_claim(description=WAIT_MARK)
     client = time_env.client
-    await start_claim(client, claim, "no-worker-" + task_queue)
+    await start_claim(client, claim, task_queue)
 
-    again = await start_claim(client, claim, "no-worker-" + task_queue)
+    again = await start_claim(client, claim, task_queue)
 
     assert StartStatus.ALREADY_UNDER_REVIEW == again.status
 
