@@ -28,9 +28,12 @@ run: $(STAMP)
 	@$(BIN)/claims run
 
 # Three pytest processes: most tests wait on servers and timers, so three keep two cores
-# busy (about 4.5 minutes on a quiet 2-core machine).
+# busy. An idle process takes tests queued for a busy one (worksteal): with xdist's default
+# first batches (a quarter of the suite), one process held a queue of integration tests
+# behind the minute-long three-worker test and ran them alone for three minutes while the
+# others sat idle.
 test: $(STAMP) lint typecheck
-	$(BIN)/pytest -n 3
+	$(BIN)/pytest -n 3 --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
