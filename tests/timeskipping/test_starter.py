@@ -16,7 +16,12 @@ from typing import Any
 import pytest
 from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHistory
+from temporalio.client import (
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowHistory,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
@@ -41,6 +46,18 @@ class StandInReview:
         if claim["description"] == WAIT_MARK:
             await workflow.wait_condition(lambda: False)
         return "completed"
+
+
+async def taken_by_its_worker(handle: WorkflowHandle[Any, Any]) -> None:
+    """Wait until the stand-in's worker has taken its first task. A task still queued when
+    its workflow is terminated (by the test, or by the teardown) stays with the test
+    server and holds the session's clock."""
+
+    def took_its_first_task(history: WorkflowHistory) -> bool:
+        completed = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+        return any(e.event_type == completed for e in history.events)
+
+    await eventually(handle.fetch_history, took_its_first_task, what="the stand-in's first task")
 
 
 @pytest.fixture
@@ -71,6 +88,7 @@ async def test_a_failed_review_can_be_started_again(
     )
 
     handle = client.get_workflow_handle(claim.workflow_id)
+    await taken_by_its_worker(handle)
     assert (StartStatus.STARTED, WorkflowExecutionStatus.RUNNING) == (
         again.status,
         (await handle.describe()).status,
@@ -85,18 +103,12 @@ async def test_a_terminated_review_can_be_started_again(
     client = time_env.client
     await start_claim(client, claim, task_queue)
     handle = client.get_workflow_handle(claim.workflow_id)
-    # Terminated once its worker took its first task: a task still queued when its
-    # workflow is terminated stays with the test server and holds the session's clock.
-    await eventually(handle.fetch_history, _took_its_first_task, what="the stand-in started")
+    await taken_by_its_worker(handle)
     await handle.terminate("operator")
 
     again = await start_claim(client, claim, task_queue)
 
     assert StartStatus.STARTED == again.status
-
-
-def _took_its_first_task(history: WorkflowHistory) -> bool:
-    return any(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED for e in history.events)
 
 
 async def test_a_running_review_is_not_started_twice(
@@ -106,6 +118,7 @@ async def test_a_running_review_is_not_started_twice(
     claim = unique_claim(description=WAIT_MARK)
     client = time_env.client
     await start_claim(client, claim, task_queue)
+    await taken_by_its_worker(client.get_workflow_handle(claim.workflow_id))
 
     again = await start_claim(client, claim, task_queue)
 
