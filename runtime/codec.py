@@ -31,6 +31,7 @@ from temporalio.converter import (
 
 from runtime.errors import UserFacingError
 from runtime.keyring import KEY_BYTES, KEY_ID_PATTERN, KeyProvider, KeyRingError
+from runtime.payload_converter import SharedPydanticPayloadConverter
 from runtime.text import printable
 
 ENCRYPTED_ENCODING = b"binary/encrypted"
@@ -182,9 +183,14 @@ def _provider_failed(keys: KeyProvider, call: str, error: Exception) -> KeyRingE
 
 
 def encrypted_data_converter(keys: KeyProvider) -> DataConverter:
-    """Our pydantic converter with the codec under it and failures encoded too."""
+    """Our pydantic converter with the codec under it and failures encoded too.
+
+    The payload converter is the process's one shared instance (see
+    runtime.payload_converter): the same encodings as `pydantic_data_converter`'s.
+    """
     return dataclasses.replace(
         pydantic_data_converter,
+        payload_converter_class=SharedPydanticPayloadConverter,
         payload_codec=EncryptionCodec(keys),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )
