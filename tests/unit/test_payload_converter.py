@@ -17,6 +17,7 @@ from workflows.claim import Claim
 
 
 def test_every_instantiation_returns_the_one_converter() -> None:
+    """Four threads making fifty each get one object: the SDK makes them from any thread."""
     made: list[SharedPydanticPayloadConverter] = []
 
     def make() -> None:
@@ -33,6 +34,7 @@ def test_every_instantiation_returns_the_one_converter() -> None:
 
 
 def test_it_writes_and_reads_what_the_sdks_pydantic_converter_does() -> None:
+    """Same bytes as the SDK's converter, so histories written by either replay on both."""
     values: list[Any] = [
         sample_claim("CLM-1002"),
         {"amount": Decimal("12.50"), "at": datetime(2026, 12, 1, tzinfo=UTC)},
@@ -52,6 +54,7 @@ def test_it_writes_and_reads_what_the_sdks_pydantic_converter_does() -> None:
 
 
 def test_the_production_converter_uses_it() -> None:
+    """The worker, the CLI, the console and the replayer all build this converter."""
     converter = encrypted_data_converter(StaticKeyRing(KeyRing.fresh(), "a test ring"))
 
     assert converter.payload_converter_class is SharedPydanticPayloadConverter
