@@ -48,10 +48,8 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 # polls, one of them on the task queue and four on the worker's sticky queue; a burst of
 # approvals on claims the worker no longer caches all arrive on the task queue, and its
 # one poll made them queue: measured on 400 such approvals, 20 at once, the p90 was 3.1
-# times the median with the fixed pollers and 1.5 times with these. At most 20 polls: each
-# is a stream on the client's one connection, and a worker on a few cores does not take
-# more workflow tasks at once than that to any use.
-WORKFLOW_TASK_POLLERS = PollerBehaviorAutoscaling(minimum=2, maximum=20, initial=5)
+# times the median with the fixed pollers and 1.5 times with these.
+WORKFLOW_TASK_POLLERS = PollerBehaviorAutoscaling()
 # Imported once for the worker instead of into every workflow's sandbox: measured at
 # about a quarter of the claim throughput. Code passed through is not checked by the
 # worker's sandbox (a `datetime.now()` in a workflow would run); it is run sandboxed,

@@ -15,8 +15,6 @@ async def test_the_worker_scales_its_workflow_task_polls_with_the_backlog(
     async with claims_worker() as (worker, _settings):
         config = worker.config()
 
-    assert PollerBehaviorAutoscaling(minimum=2, maximum=20, initial=5) == config.get(
-        "workflow_task_poller_behavior"
-    )
+    assert isinstance(config.get("workflow_task_poller_behavior"), PollerBehaviorAutoscaling)
     assert STICKY_QUEUE_TIMEOUT == config.get("sticky_queue_schedule_to_start_timeout")
     assert GRACEFUL_SHUTDOWN == config.get("graceful_shutdown_timeout")
