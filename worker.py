@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Interceptor, PollerBehaviorAutoscaling, Worker
+from temporalio.worker import Interceptor, Worker
 
 from activities.claim_registry import ClaimRegistry
 from activities.evidence_tools import EvidenceTools, as_langchain_tools, tool_activities
@@ -44,12 +44,6 @@ from workflows.sweeps import SWEEP_WORKFLOWS
 # A crashed worker's sticky queue holds its claims until this passes (10 s by default).
 STICKY_QUEUE_TIMEOUT = timedelta(seconds=2)
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
-# Workflow-task pollers scale with the server's backlog. The SDK's fixed default is five
-# polls, one of them on the task queue and four on the worker's sticky queue; a burst of
-# approvals on claims the worker no longer caches all arrive on the task queue, and its
-# one poll made them queue: measured on 400 such approvals, 20 at once, the p90 was 3.1
-# times the median with the fixed pollers and 1.5 times with these.
-WORKFLOW_TASK_POLLERS = PollerBehaviorAutoscaling()
 # Imported once for the worker instead of into every workflow's sandbox: measured at
 # about a quarter of the claim throughput. Code passed through is not checked by the
 # worker's sandbox (a `datetime.now()` in a workflow would run); it is run sandboxed,
@@ -150,7 +144,6 @@ def create_worker(
         ],
         workflow_runner=sandboxed_runner(client.data_converter, DETERMINISTIC_PACKAGES),
         sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_TIMEOUT,
-        workflow_task_poller_behavior=WORKFLOW_TASK_POLLERS,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 
