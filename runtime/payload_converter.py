@@ -6,8 +6,9 @@ sandbox), two for each workflow activation it handles (decoding the activation,
 encoding the completion), and one for each serialization context. Each new
 `PydanticPayloadConverter` builds its six encoding converters and an empty cache of
 pydantic type adapters, so every workflow a worker replays also rebuilt the adapter for
-its `*args: Any` input. Measured on the recorded manual approval: about a fifth of the
-worker's CPU for a replay went to these converters.
+its `*args: Any` input. Measured on the recorded manual approval: making a data converter
+took 8.3 µs (2.8 with this), and decoding a replay's payloads 1.0 ms of CPU (0.4 with
+this), a few percent of the replay.
 
 The converter holds no state but that cache, which is safe to share between threads
 (`functools.lru_cache`, and adapters that only validate). So every instantiation of
