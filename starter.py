@@ -24,6 +24,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from runtime.client import build_client
 from runtime.errors import UserFacingError
+from runtime.process_exit import run_and_exit
 from runtime.settings import Settings
 from runtime.text import printable
 from workflows import search_attributes as sa
@@ -299,6 +300,10 @@ async def _main(paths: list[Path]) -> None:
 
 
 def main() -> None:
+    run_and_exit(_start_from_arguments)
+
+
+def _start_from_arguments() -> None:
     if len(sys.argv) < 2:
         print("usage: python starter.py CLAIM.json [CLAIM.json ...]", file=sys.stderr)
         sys.exit(2)

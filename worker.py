@@ -33,6 +33,7 @@ from runtime.client import build_client
 from runtime.datadir import ensure_data_paths
 from runtime.errors import UserFacingError
 from runtime.logs import configure_logging, get_logger
+from runtime.process_exit import run_and_exit
 from runtime.settings import Settings
 from runtime.telemetry import metrics_runtime
 from runtime.tracing import tracing_interceptors
@@ -178,6 +179,10 @@ async def run_worker(settings: Settings) -> None:
 
 
 def main() -> None:
+    run_and_exit(_run_from_env)
+
+
+def _run_from_env() -> None:
     try:
         settings = Settings.from_env()
         configure_logging(settings.log_format, settings.log_level)

@@ -8,8 +8,6 @@ holds that line.
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -33,6 +31,7 @@ from cli.schedules_command import schedules_app
 from cli.tokens_command import tokens_app
 from runtime.client import build_client
 from runtime.datadir import ensure_data_paths
+from runtime.process_exit import run_and_exit
 
 PACKAGE = "claim-review-agent"
 # Commands that run a server, a worker or the console name their own address in their
@@ -182,20 +181,7 @@ def _shutdown_tracing() -> None:
 
 
 def main() -> None:
-    """The `claims` console script.
-
-    Ends the process with os._exit once output is flushed: the Temporal SDK's native
-    threads can abort interpreter finalization (temporalio/sdk-python#300), which would
-    turn a finished command into a crash exit code.
+    """The `claims` console script; ends without interpreter finalization (see
+    runtime.process_exit), so a finished command never exits with a native thread's crash.
     """
-    code = 0
-    try:
-        app()
-    except SystemExit as done:
-        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        _shutdown_tracing()
-        logging.shutdown()
-    os._exit(code)
+    run_and_exit(app, before_exit=_shutdown_tracing)
