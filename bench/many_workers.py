@@ -217,8 +217,14 @@ async def run_scenario(
     )
     waiting, auto = scenario.waiting_claims(), scenario.auto_claims()
     await bounded(partial(start_claim, client, c, queue) for c in waiting)
-    awaiting = f"TaskQueue='{queue}' AND {sa.CLAIM_STEP.name}='{Step.AWAITING_MANAGER_APPROVAL}'"
-    closed = f"TaskQueue='{queue}' AND ExecutionStatus!='Running'"
+    # A claim reaching the gate continues as new there: its runs before are not claims.
+    awaiting = (
+        f"TaskQueue='{queue}' AND ExecutionStatus='Running' "
+        f"AND {sa.CLAIM_STEP.name}='{Step.AWAITING_MANAGER_APPROVAL}'"
+    )
+    closed = (
+        f"TaskQueue='{queue}' AND ExecutionStatus!='Running' AND ExecutionStatus!='ContinuedAsNew'"
+    )
     await eventually(
         lambda: asyncio.gather(count(client, awaiting), count(client, closed)),
         lambda counts: counts[0] == scenario.waiting,

@@ -180,8 +180,12 @@ def waiting_query() -> str:
 
 
 def closed_query() -> str:
-    """Claims whose review ended: none should while they all wait for a person."""
-    return f"WorkflowType = '{WORKFLOW_TYPE}' AND ExecutionStatus != 'Running'"
+    """Claims whose review ended: none should while they all wait for a person (a run
+    that continued as new, as each does at the approval gate, did not end its claim)."""
+    return (
+        f"WorkflowType = '{WORKFLOW_TYPE}' AND ExecutionStatus != 'Running' "
+        "AND ExecutionStatus != 'ContinuedAsNew'"
+    )
 
 
 async def start_all(client: Client, claims: int, task_queue: str) -> None:

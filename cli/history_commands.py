@@ -77,8 +77,14 @@ async def timeline(
     """
     from cli.timeline import earlier_runs_note, is_what_if_history, timeline_json, timeline_table
     from history.replay import HistoryFileError, load_decoded_history
-    from history.runs import EarlierRun, earlier_runs, fetch_run_history, parse_run_id
-    from history.timeline import Kind, timeline_rows
+    from history.runs import (
+        EarlierRun,
+        earlier_runs,
+        fetch_latest_runs,
+        fetch_run_history,
+        parse_run_id,
+    )
+    from history.timeline import Kind, runs_timeline_rows
     from signals.client import claim_handle
 
     if (claim_id is None) == (file is None):
@@ -95,7 +101,8 @@ async def timeline(
                 "--run picks a run of a claim on the server; an exported file is one run already"
             )
         try:
-            events = (await load_decoded_history(file, file_converter(keys))).events
+            events = list((await load_decoded_history(file, file_converter(keys))).events)
+            runs = [events]
         except HistoryFileError as error:
             raise UserFacingError(
                 f"{file}: {error}; export one with `claims history export CLAIM_ID FILE`"
@@ -106,17 +113,24 @@ async def timeline(
         run_id = parse_run_id(run) if run is not None else None
         client = await build_client()
         workflow_id = claim_handle(client, claim_id).id
-        events = (await fetch_run_history(client, workflow_id, run_id, f"run {run_id}")).events
+        if run_id is None:
+            # The current run, after the one it continued from: the wait at the approval
+            # gate and the assessment before it.
+            runs = [list(h.events) for h in await fetch_latest_runs(client, workflow_id)]
+        else:
+            chosen = await fetch_run_history(client, workflow_id, run_id, f"run {run_id}")
+            runs = [list(chosen.events)]
+        events = [event for run_events in runs for event in run_events]
         title = f"Timeline of claim {printable(claim_id)} ({printable(workflow_id)})" + (
             f", run {run_id}" if run_id else ""
         )
-        earlier, more = await earlier_runs(client, workflow_id, events[0])
+        earlier, more = await earlier_runs(client, workflow_id, runs[0][0])
         audit_log = await _audit_log(client, workflow_id)
         if is_what_if_history(events):
             title = f"Timeline of a what-if (dry run): {printable(workflow_id)}" + (
                 f", run {run_id}" if run_id else ""
             )
-    rows = timeline_rows(events, audit_log)
+    rows = runs_timeline_rows(runs, audit_log)
     if as_json:
         print(timeline_json(rows))
         return

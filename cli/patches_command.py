@@ -67,6 +67,10 @@ KNOWN_PATCHES = (
     KnownPatch("one-patch-marker", "workflows/claim_review.py"),
     # Recorded only by a review whose payout a gateway refused, and only then.
     KnownPatch("payment-refused-to-person", "workflows/claim_review.py"),
+    # Recorded by the run that reached the approval gate, which then continues as new: a
+    # claim waiting in its next run holds no marker, so it is counted as one that may
+    # still take the old branch (the safe side) until it reaches the gate again.
+    KnownPatch("rest-at-approval-gate", "workflows/desk.py"),
 )
 # The one marker a new review records for every patch marked `implied` above.
 IMPLYING_PATCH = "one-patch-marker"

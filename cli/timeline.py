@@ -69,7 +69,7 @@ def is_what_if_history(events: Sequence[HistoryEvent]) -> bool:
 def earlier_runs_note(claim_id: str, runs: list[EarlierRun], more: bool) -> str:
     """The runs before the one shown, newest first, and how to show one."""
     lines = [
-        f"This run continued from {len(runs)}{' or more' if more else ''} earlier "
+        f"The oldest run shown continued from {len(runs)}{' or more' if more else ''} earlier "
         f"run{'s' if len(runs) > 1 or more else ''} (newest first):"
     ]
     for earlier in runs:

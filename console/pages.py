@@ -25,8 +25,8 @@ from console.app import Console, console_of
 from console.csrf import checked_form
 from console.dashboard import CHART_DAYS, dashboard
 from console.settings import AuthMode
-from history.decoding import fetch_decoded_history
-from history.timeline import TimelineRow, timeline_rows
+from history.runs import fetch_latest_runs
+from history.timeline import TimelineRow, runs_timeline_rows
 from signals.client import QUERY_TIMEOUT, ActionRefused, claim_handle, query_state
 from signals.messages import HumanAction
 from workflows.authority import Approver
@@ -143,8 +143,8 @@ async def claim_page(request: Request, claim_id: str) -> Response:
     state = await _state(console, claim_id)
     if isinstance(state, str):
         return console.render(request, "missing.html", 404, message=state)
-    history = await fetch_decoded_history(console.client, state.workflow_id)
-    rows = timeline_rows(history.events, state.audit_log)[-TIMELINE_ROWS:]
+    runs = await fetch_latest_runs(console.client, state.workflow_id)
+    rows = runs_timeline_rows([run.events for run in runs], state.audit_log)[-TIMELINE_ROWS:]
     return _claim_page(console, request, person, state, timeline=rows)
 
 

@@ -96,6 +96,25 @@ async def fetch_run_history(
         ) from None
 
 
+async def fetch_latest_runs(client: Client, workflow_id: str) -> list[WorkflowHistory]:
+    """The latest run's history, after the run's it continued from, if any (oldest first).
+
+    A review continues as new when it reaches the approval gate: the run a person sees
+    waiting holds only the wait, and the assessment they decide on is in the run before.
+    A run before it that is no longer on the server is left out.
+    """
+    latest = await fetch_run_history(client, workflow_id, None, "latest run")
+    started = latest.events[0].workflow_execution_started_event_attributes
+    previous = started.continued_execution_run_id
+    if not previous:
+        return [latest]
+    try:
+        before = await fetch_run_history(client, workflow_id, previous, f"run {previous}")
+    except RunError:
+        return [latest]
+    return [before, latest]
+
+
 @dataclass(frozen=True)
 class EarlierRun:
     run_id: str

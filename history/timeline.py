@@ -301,21 +301,39 @@ def _time(event: HistoryEvent) -> datetime:
     return event.event_time.ToDatetime(tzinfo=UTC)
 
 
+def runs_timeline_rows(
+    runs: Sequence[Sequence[HistoryEvent]], audit_log: Sequence[AuditEntry] | None = None
+) -> list[TimelineRow]:
+    """The rows of consecutive runs of one review, oldest run first, every offset counted
+    from the first run's start: a review that rested at the approval gate reads as one
+    story, the assessment in one run and the wait in the next.
+    """
+    runs = [events for events in runs if events]
+    if not runs:
+        return []
+    start = _time(runs[0][0])
+    return [row for events in runs for row in timeline_rows(events, audit_log, start=start)]
+
+
 def timeline_rows(
-    events: Sequence[HistoryEvent], audit_log: Sequence[AuditEntry] | None = None
+    events: Sequence[HistoryEvent],
+    audit_log: Sequence[AuditEntry] | None = None,
+    *,
+    start: datetime | None = None,
 ) -> list[TimelineRow]:
     """One row per meaningful event of a history, in history order.
 
     `audit_log` (the claim's, from its `state` query) marks each signal the workflow
     recorded as accepted or refused: in the history alone a refused signal looks exactly
     like an accepted one. Signals it does not find there (a history read from a file, a
-    refusal past the audit log's limit) keep their plain row.
+    refusal past the audit log's limit) keep their plain row. Offsets count from `start`
+    (by default, the history's first event).
     """
     if not events:
         return []
     index = _Index.of(events)
     outcomes = _signal_outcomes(events, audit_log) if audit_log else {}
-    start = _time(events[0])
+    start = start or _time(events[0])
     model_turns = 0
     rows: list[TimelineRow] = []
     for event in events:

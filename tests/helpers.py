@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.service import RPCError
 
 from runtime.settings import EXAMPLES_DIR, Settings
@@ -141,10 +142,16 @@ Handle = WorkflowHandle[ClaimReviewWorkflow, ClaimOutcome]
 
 
 async def start(client: Client, claim: Claim, task_queue: str) -> Handle:
-    """Start a review the way the starter does, minus the checks tests do not need."""
-    return await client.start_workflow(
+    """Start a review the way the starter does, minus the checks tests do not need.
+
+    The handle names no run: a review continues as new at the approval gate, and its
+    queries, signals and result belong to whichever run is latest. (The time-skipping
+    server does not always wake a result that follows a run's continuation.)
+    """
+    await client.start_workflow(
         ClaimReviewWorkflow.run, claim, id=claim.workflow_id, task_queue=task_queue
     )
+    return client.get_workflow_handle_for(ClaimReviewWorkflow.run, claim.workflow_id)
 
 
 async def state_of(handle: Handle) -> ClaimState:
@@ -164,10 +171,60 @@ def ended_elsewhere(step: Step) -> Callable[[ClaimState], bool]:
 
 
 async def until_step(handle: Handle, step: Step) -> ClaimState:
-    """The claim's state once it is at `step`; fails as soon as it has ended in another."""
-    return await eventually(
+    """The claim's state once it is at `step`; fails as soon as it has ended in another.
+
+    At a human wait, also once the claim rests there: a review reaching the approval
+    gate continues as new, and the run that reported the step may be closed while the
+    next has its first workflow task still to take. A test that stopped its worker then
+    would leave that task with the server (on the time-skipping one, with its clock).
+    """
+    state = await eventually(
         lambda: state_of(handle),
         lambda s: s.current_step is step,
         hopeless=ended_elsewhere(step),
         what=f"step {step}",
     )
+    if step not in HUMAN_WAITS:
+        return state
+    await eventually(lambda: rests(handle), bool, what=f"the claim to rest at {step}")
+    return await state_of(handle)
+
+
+# The steps where a claim waits for a person, on a run that has no task left to take.
+HUMAN_WAITS = (Step.AWAITING_MANAGER_APPROVAL, Step.AWAITING_DOCUMENTS)
+
+
+async def rests(handle: Handle) -> bool:
+    """Whether the claim's latest run has taken every workflow task it was given."""
+    latest = handle._client.get_workflow_handle(handle.id)
+    history = await latest.fetch_history()
+    task_events = [e.event_type for e in history.events if e.event_type in WORKFLOW_TASK_EVENTS]
+    return bool(task_events) and task_events[-1] in WORKFLOW_TASK_ENDS
+
+
+WORKFLOW_TASK_EVENTS = frozenset(
+    {
+        EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+        EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+        EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+        EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+        EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+    }
+)
+WORKFLOW_TASK_ENDS = frozenset({EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED})
+
+
+async def every_run_history(handle: Handle) -> WorkflowHistory:
+    """The events of every run of the claim in one history, the first run's first: a
+    review reaching the approval gate continues as new, so its assessment and its
+    decision are in different runs.
+    """
+    client = handle._client
+    histories = [await client.get_workflow_handle(handle.id).fetch_history()]
+    while True:
+        started = histories[0].events[0].workflow_execution_started_event_attributes
+        if not started.continued_execution_run_id:
+            break
+        earlier = client.get_workflow_handle(handle.id, run_id=started.continued_execution_run_id)
+        histories.insert(0, await earlier.fetch_history())
+    return WorkflowHistory(handle.id, [e for history in histories for e in history.events])

@@ -29,8 +29,9 @@ def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 
 
 def corrupted_copy(tmp_path: Path) -> tuple[Path, int]:
-    """manual_approve with its first model turn renamed: the code never schedules that."""
-    history = json.loads((HISTORIES / "manual_approve.json").read_text())
+    """manual_approve's first run with its first model turn renamed: the code never
+    schedules that."""
+    history = json.loads((HISTORIES / "manual_approve_run_1.json").read_text())
     for event in history["events"]:
         scheduled = event.get("activityTaskScheduledEventAttributes")
         if scheduled and scheduled["activityType"]["name"] == "agent_turn":

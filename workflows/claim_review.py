@@ -245,7 +245,7 @@ class ClaimReviewWorkflow(HumanActionHandlers):
                 a_person_is_involved = True
                 if self._dry_run:
                     return await self._stop_at_human_gate(routing)
-                waited = await self._desk.await_decision(routing)
+                waited = await self._desk.await_decision(routing, rest=True)
             if waited is Reassess.CANCELLED:
                 return await self._cancelled_by_operator()
             if isinstance(waited, DecisionRecord):
@@ -273,8 +273,8 @@ class ClaimReviewWorkflow(HumanActionHandlers):
     def history_too_long(self) -> bool:
         return self._handover.due()
 
-    async def continue_as_new(self) -> None:
-        await self._handover.hand_over()
+    async def continue_as_new(self, why: str = "") -> None:
+        await self._handover.hand_over(why)
 
     async def _register(self, claim: Claim) -> None:
         """Put the claim in the claim history the duplicate search reads (not for what-ifs)."""

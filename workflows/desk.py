@@ -61,6 +61,13 @@ with workflow.unsafe.imports_passed_through():
 # Signed decisions, and operator actions only for the roles the policy grants them;
 # reviews that began before replay without them.
 PATCH_SIGNED_ACTIONS = "signed-actions"
+# A review that reaches the approval gate continues as new there, so the wait (days,
+# weeks) rests on a history of a few events: every later wake-up (an approval, a
+# reminder, an escalation, a query on a worker that no longer caches the claim) replays
+# that, not the whole assessment. Reviews that reached the gate before it wait on in the
+# run they were in. Asked of the SDK directly, at the gate: never through
+# `ReviewBook.patched`, whose one-patch marker would answer it for reviews begun before.
+PATCH_REST_AT_GATE = "rest-at-approval-gate"
 APPROVAL_PRIORITY = 50
 DOCUMENTS_PRIORITY = 30
 # Rollbacks one review records; each is a line of the audit log carried into later runs.
@@ -83,8 +90,11 @@ class DeskHost(Protocol):
 
     def history_too_long(self) -> bool: ...
 
-    async def continue_as_new(self) -> None:
-        """Hand the review to a new run; returns only if the state was too large to carry."""
+    async def continue_as_new(self, why: str = "") -> None:
+        """Hand the review to a new run; returns only if the state was too large to carry.
+
+        `why` is the reason the transition records; empty: the history grew too long.
+        """
 
 
 class ReviewDesk:
@@ -150,10 +160,14 @@ class ReviewDesk:
             return await self._wait_for_documents(self._book.state.pending_actions[0])
         return await self.await_decision(None)
 
-    async def await_decision(self, routing: RoutingDecision | None) -> DecisionRecord | Reassess:
+    async def await_decision(
+        self, routing: RoutingDecision | None, *, rest: bool = False
+    ) -> DecisionRecord | Reassess:
         """Wait for an authorised decision; remind, escalate, and handle whatever comes.
 
-        `routing` None: a continued run goes on with the wait it carried.
+        `routing` None: a continued run goes on with the wait it carried. `rest`: on
+        reaching the gate, continue as new so the wait rests on a short history (the
+        review's own gate; a wait inside a payout keeps its run, to go on with the payout).
         """
         if routing is not None:
             # A continued run keeps what its handlers took before this point.
@@ -162,6 +176,13 @@ class ReviewDesk:
             self._book.transition(
                 Step.AWAITING_MANAGER_APPROVAL, "needs a human: " + "; ".join(routing.reasons)
             )
+            if (
+                rest
+                and self._book.hardened
+                and workflow.patched(PATCH_REST_AT_GATE)
+                and not self._approval_wait_over()
+            ):
+                await self._host.continue_as_new("resting at the approval gate")
         while True:
             wait = self._book.state.pending_actions[0]
             reminder = wait.next_reminder

@@ -2,7 +2,9 @@
 
 A waiting claim flooded with signals (refused ones too: each is an event) would reach
 Temporal's history limits. At a safe point of a human wait the review hands its whole
-state to a new run; a state too large to carry keeps its run instead of wedging it.
+state to a new run; a state too large to carry keeps its run instead of wedging it. A
+review reaching the approval gate hands over too (`workflows.desk`), so it waits on a
+short history.
 """
 
 from __future__ import annotations
@@ -38,8 +40,12 @@ class Handover:
             or info.get_current_history_size() >= self._desk.policy.history_budget_bytes
         )
 
-    async def hand_over(self) -> None:
-        """Hand the whole review to a fresh run; only from a human wait, never mid-decision."""
+    async def hand_over(self, why: str = "") -> None:
+        """Hand the whole review to a fresh run; only from a human wait, never mid-decision.
+
+        `why` says what the transition records; empty, the history grew too long. Returns
+        (and this run goes on) when the state is too large to carry.
+        """
         assert self._desk.policy is not None
         await workflow.wait_condition(workflow.all_handlers_finished)
         info = workflow.info()
@@ -60,14 +66,17 @@ class Handover:
                     AGENT_ACTOR,
                     "continue_as_new",
                     AuditOutcome.RECORDED,
-                    f"history budget reached, but the state ({size // 1024} KiB) is too large "
-                    "to carry into a new run; this run goes on",
+                    f"{why or 'history budget reached'}, but the state ({size // 1024} KiB) "
+                    "is too large to carry into a new run; this run goes on",
                 )
             return
+        left = (
+            f"after {info.get_current_history_length()} events "
+            f"({info.get_current_history_size() // 1024} KiB of history)"
+        )
         self._book.transition(
             self._book.state.current_step,
-            f"continuing as new after {info.get_current_history_length()} events "
-            f"({info.get_current_history_size() // 1024} KiB of history)",
+            f"continuing as new {left}" if not why else f"{why}: continuing as new {left}",
         )
         carried.state = self._book.state
         workflow.continue_as_new(args=[self._book.state.context.claim, carried])

@@ -36,7 +36,7 @@ from signals.client import act, claim_handle
 from signals.messages import HumanAction
 from starter import start_claim
 from tests.eval_cases import PagedCases, sample_cases
-from tests.helpers import TEST_SERVER, eventually, sample_claim, settings_in
+from tests.helpers import TEST_SERVER, eventually, rests, sample_claim, settings_in
 from tests.keys import encrypted_test_converter
 from worker import build_activities, create_worker
 from workflows import claim_eval
@@ -54,15 +54,19 @@ from workflows.state import Step
 
 HERE = Path(__file__).parent
 FLOOD = 300
+KEPT_EARLIER_RUNS = 2
 Scenario = Callable[[Client, str], Awaitable[str]]
 
 
 async def _until_waiting(client: Client, claim_id: str, after_version: int = 0) -> None:
+    """Until the claim waits for a person in the run it rests in (it continues as new on
+    reaching the gate), so every recording takes the same path."""
     handle = claim_handle(client, claim_id)
     await eventually(
         lambda: handle.query(ClaimReviewWorkflow.state),
         lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL and s.version > after_version,
     )
+    await eventually(lambda: rests(handle), bool, what="the claim to rest at the gate")
 
 
 async def auto_approve(client: Client, task_queue: str) -> str:
@@ -185,12 +189,9 @@ async def continued_as_new(client: Client, task_queue: str) -> str:
     handle = claim_handle(client, claim.claim_id)
     for number in range(FLOOD):
         await handle.signal("approve", {"approver": "mallory", "comment": f"flood {number}"})
-    await eventually(lambda: handle.query(ClaimReviewWorkflow.state), lambda s: len(s.runs) > 1)
+    await eventually(lambda: handle.query(ClaimReviewWorkflow.state), lambda s: len(s.runs) > 2)
     await act(client, claim.claim_id, HumanAction.APPROVE, {"approver": "dana"})
     await handle.result()
-    state = await handle.query(ClaimReviewWorkflow.state)
-    first = client.get_workflow_handle(claim.workflow_id, run_id=state.runs[0].run_id)
-    await _export_history(await first.fetch_history(), "continued_as_new_first_run")
     return claim.claim_id
 
 
@@ -271,7 +272,23 @@ async def record_evaluation() -> None:
 
 
 async def _export(client: Client, claim_id: str, name: str) -> None:
-    await _export_history(await claim_handle(client, claim_id).fetch_history(), name)
+    """The latest run as `<name>.json`; the runs before it as `<name>_run_<k>.json`, the
+    first run's k being 1 (a review continues as new at every approval gate it reaches).
+
+    Past `KEPT_EARLIER_RUNS` they are not kept: a flood's middle runs repeat one handover.
+    """
+    latest = await claim_handle(client, claim_id).fetch_history()
+    earlier: list[WorkflowHistory] = []
+    history = latest
+    while previous := history.events[
+        0
+    ].workflow_execution_started_event_attributes.continued_execution_run_id:
+        run = client.get_workflow_handle(latest.workflow_id, run_id=previous)
+        history = await run.fetch_history()
+        earlier.insert(0, history)
+    for number, run_history in enumerate(earlier[:KEPT_EARLIER_RUNS], start=1):
+        await _export_history(run_history, f"{name}_run_{number}")
+    await _export_history(latest, name)
 
 
 async def _export_history(history: WorkflowHistory, name: str) -> None:

@@ -68,6 +68,8 @@ CURRENT = (
     "continued_as_new_first_run",
     "continued_as_new",
 )
+# The paths that reach an approval gate, where a review now continues as new.
+GATED = (*(path for path in PATHS if path != "auto_approve"), "temporal_cancellation")
 SAMPLE_CLAIMANTS = [
     json.loads(p.read_text())["claimant"]["name"]
     for p in sorted((EXAMPLES_DIR / "claims").glob("*.json"))
@@ -101,6 +103,13 @@ def test_the_corpus_covers_every_path() -> None:
         *(f"{path}_before_one_patch_marker_patch" for path in CURRENT),
         # An evaluation continued as new once, and one of its dry reruns.
         *EVALUATIONS,
+        # Each run that reached an approval gate and continued as new there, and every
+        # gated path as it was before: one run from the claim to its outcome.
+        *(f"{path}_run_1" for path in (*GATED, "continued_as_new")),
+        "request_info_run_2",
+        "pause_interrupt_cancel_run_2",
+        "continued_as_new_run_2",
+        *(f"{path}_before_rest_at_approval_gate_patch" for path in GATED),
     } <= {p.stem for p in RECORDINGS}
 
 

@@ -122,7 +122,9 @@ async def test_worker_killed_mid_loop_resumes_without_repeating_finished_calls(
     completed: Counter[str] = Counter()
     scheduled: dict[int, str] = {}
     turn_two_attempts = 0
-    async for event in handle.fetch_history_events():
+    # The assessment is the first run's: the review continued as new at the gate.
+    assessed = client.get_workflow_handle(handle.id, run_id=done.runs[0].run_id)
+    async for event in assessed.fetch_history_events():
         if event.HasField("activity_task_scheduled_event_attributes"):
             scheduled[event.event_id] = (
                 event.activity_task_scheduled_event_attributes.activity_type.name

@@ -19,7 +19,7 @@ from runtime.settings import EXAMPLES_DIR
 from signals.client import act, claim_handle
 from signals.messages import HumanAction
 from starter import start_claim
-from tests.helpers import eventually, unique_claim
+from tests.helpers import eventually, unique_claim, until_step
 from tests.integration.conftest import WorkerProcess
 from workflows.claim_review import ClaimReviewWorkflow
 from workflows.state import AuditOutcome, ClaimState, OutcomeStatus, Step
@@ -77,7 +77,7 @@ async def test_rollback_reruns_from_a_version_and_refuses_once_paid(
     async def state() -> ClaimState:
         return await client.get_workflow_handle(handle.id).query(ClaimReviewWorkflow.state)
 
-    waiting = await eventually(state, lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL)
+    waiting = await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
     await act(client, claim.claim_id, HumanAction.REJECT, {"approver": "maria", "comment": "x"})
     rejected = await handle.result()
     rejected_run = (await handle.describe()).run_id
@@ -145,10 +145,11 @@ async def test_a_what_if_fork_reruns_dry_and_reports_the_difference(
 async def test_show_timeline_and_rollback_reach_a_version_in_an_earlier_run(
     dev_server: DevServer, worker_process: WorkerProcess, tmp_path: Path
 ) -> None:
-    """Refused signals push a waiting claim past a 100-event budget, so it continues as
-    new; the wait's version is in the first run: it is rebuilt from that run, the
-    timeline of the latest run names the first, and rollback resets the first run (ending
-    the second), after which one approval pays once and a second rollback is refused."""
+    """The claim rests at the approval gate in its second run; refused signals push that
+    run past a 100-event budget, so it continues as new again. The wait's version is in
+    the second run: it is rebuilt from that run, the timeline of the latest run names the
+    two before, and rollback resets the second run (ending the third), after which one
+    approval pays once and a second rollback is refused."""
     policy = tmp_path / "approvers.toml"
     policy.write_text(
         "history_budget_events = 100\n"
@@ -159,21 +160,18 @@ async def test_show_timeline_and_rollback_reach_a_version_in_an_earlier_run(
     claim = unique_claim("CLM-1002")
     await start_claim(client, claim, QUEUE)
     handle = claim_handle(client, claim.claim_id)
-    waiting = await eventually(
-        lambda: handle.query(ClaimReviewWorkflow.state),
-        lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL,
-    )
-    [first_run] = waiting.runs
+    waiting = await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
+    gate_run, wait_run = waiting.runs
 
     for k in range(1000):
         await handle.signal(ClaimReviewWorkflow.approve, {"approver": f"mallory-{k}"})
-        if (await handle.describe()).run_id != first_run.run_id:
+        if (await handle.describe()).run_id != wait_run.run_id:
             break
     continued = await eventually(
         lambda: client.get_workflow_handle(handle.id).query(ClaimReviewWorkflow.state),
-        lambda s: len(s.runs) == 2,
+        lambda s: len(s.runs) == 3,
     )
-    second_run = continued.runs[1]
+    third_run = continued.runs[2]
     cut = next(t.version for t in continued.transitions if t.reason.startswith("continuing as"))
     latest = await client.get_workflow_handle(handle.id).fetch_history()
     earlier, more = await earlier_runs(client, handle.id, latest.events[0])
@@ -182,20 +180,22 @@ async def test_show_timeline_and_rollback_reach_a_version_in_an_earlier_run(
     rolled = await rollback(client, claim.claim_id, waiting.version, "wrong", False)
     again = await eventually(
         lambda: client.get_workflow_handle(handle.id).query(ClaimReviewWorkflow.state),
-        lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL and len(s.runs) == 1,
+        lambda s: s.current_step is Step.AWAITING_MANAGER_APPROVAL and len(s.runs) == 2,
     )
     await act(client, claim.claim_id, HumanAction.APPROVE, {"approver": "maria"})
     paid = await client.get_workflow_handle(handle.id, run_id=rolled.new_run_id).result()
-    ended = await client.get_workflow_handle(handle.id, run_id=second_run.run_id).describe()
+    ended = await client.get_workflow_handle(handle.id, run_id=third_run.run_id).describe()
     with pytest.raises(RewindError, match="payout was already issued"):
         await rollback(client, claim.claim_id, waiting.version, "again", False)
 
-    assert (1, cut + 1) == (first_run.first_version, second_run.first_version)
+    assert (1, cut + 1) == (gate_run.first_version, third_run.first_version)
     assert waiting.model_dump() == at_wait.model_dump()
-    assert ([first_run.run_id], False) == ([r.run_id for r in earlier], more)
-    assert (True, first_run.run_id) == (rolled.earlier_run, rolled.reset_run_id)
-    assert f"run {first_run.run_id} (versions 1 to {cut})" == rolled.reset_run
-    assert (waiting.version, [rolled.new_run_id]) == (
+    assert ([wait_run.run_id, gate_run.run_id], False) == ([r.run_id for r in earlier], more)
+    assert (True, wait_run.run_id) == (rolled.earlier_run, rolled.reset_run_id)
+    assert f"run {wait_run.run_id} (versions {wait_run.first_version} to {cut})" == (
+        rolled.reset_run
+    )
+    assert (waiting.version, [gate_run.run_id, rolled.new_run_id]) == (
         again.version,
         [r.run_id for r in again.runs],
     )

@@ -8,6 +8,7 @@ tasks nobody will take, and the skip stalls. Each test's workflows end with the 
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -16,12 +17,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
+from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.testservice.v1 import LockTimeSkippingRequest, UnlockTimeSkippingRequest
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import (
     Client,
     Interceptor,
     OutboundInterceptor,
     StartWorkflowInput,
+    WorkflowContinuedAsNewError,
     WorkflowHandle,
     WorkflowHistory,
 )
@@ -47,8 +52,9 @@ from tests.helpers import (
 from tests.keys import encrypted_test_converter
 from worker import create_worker
 from workflows.claim import Claim
+from workflows.claim_review import ClaimReviewWorkflow
 from workflows.search_attributes import CLI_TYPES
-from workflows.state import ClaimState, Step
+from workflows.state import ClaimOutcome, ClaimState, Step
 
 WorkerFactory = Callable[..., AbstractAsyncContextManager[tuple[Worker, Settings]]]
 
@@ -67,7 +73,13 @@ class Review:
 
     async def until(self, step: Step) -> ClaimState:
         """The state once the claim is at `step` (fails as soon as it ends elsewhere)."""
-        return await until_step(self.handle, step)
+        state = await until_step(self.handle, step)
+        await release_torn_continuations(self.client, self.claim.workflow_id)
+        return state
+
+    async def outcome(self) -> ClaimOutcome:
+        """The review's result, with the test server's clock free to move meanwhile."""
+        return await outcome_of(self.client, self.claim.workflow_id)
 
     async def act(self, action: HumanAction, payload: dict[str, Any]) -> ActionAccepted:
         """The action through its update, as `claims approve` and the console take it."""
@@ -80,6 +92,78 @@ class Review:
     def notices(self) -> list[tuple[str, str]]:
         """(recipient, subject) of the notices sent about the claim."""
         return Ledger(self.settings.ledger_db).notices_for(self.claim.claim_id)
+
+
+async def outcome_of(client: Client, workflow_id: str) -> ClaimOutcome:
+    """The result of the workflow's latest run, as `WorkflowHandle.result` would give it
+    on this server, which moves time only while a client waits for a result.
+
+    Asked of the run that is latest now, and again of the next if that one continues as
+    new: the test server sometimes answers a wait for the end of a run that has already
+    continued as new with nothing, every time, so a result that follows the runs from an
+    earlier one never comes.
+    """
+    while True:
+        await release_torn_continuations(client, workflow_id)
+        run_id = await latest_run_id(client, workflow_id)
+        handle = client.get_workflow_handle_for(ClaimReviewWorkflow.run, workflow_id, run_id=run_id)
+        try:
+            async with time_moving(client):
+                return await handle.result(follow_runs=False)
+        except WorkflowContinuedAsNewError:
+            continue
+
+
+# Runs whose lost continue-as-new was balanced already: the server's clock is the session's.
+_RELEASED: set[str] = set()
+
+
+async def release_torn_continuations(client: Client, workflow_id: str) -> None:
+    """Give back the clock lock of each earlier run whose continue-as-new the test server
+    lost, once.
+
+    Under load the time-skipping server sometimes starts the next run but drops the task
+    completion that continued it (the worker logs "Task not found when completing ...
+    workflow execution already completed"; the run's history ends without a close event),
+    and with it the release of the time-skipping lock that task held: no time skip could
+    happen again on this server. The run is over, so nothing else will release it; one
+    unlock per such run balances the count.
+    """
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    while True:
+        started = history.events[0].workflow_execution_started_event_attributes
+        previous = started.continued_execution_run_id
+        if not previous:
+            return
+        history = await client.get_workflow_handle(workflow_id, run_id=previous).fetch_history()
+        continued = any(e.event_type == _CONTINUED_AS_NEW for e in history.events)
+        if not continued and previous not in _RELEASED:
+            _RELEASED.add(previous)
+            await client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
+
+
+_CONTINUED_AS_NEW = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+
+
+async def latest_run_id(client: Client, workflow_id: str) -> str:
+    """The id of the workflow's latest run (read raw: the test server's search
+    attributes do not decode)."""
+    described = await client.workflow_service.describe_workflow_execution(
+        DescribeWorkflowExecutionRequest(
+            namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
+        )
+    )
+    return described.workflow_execution_info.execution.run_id
+
+
+@asynccontextmanager
+async def time_moving(client: Client) -> AsyncIterator[None]:
+    """Let the test server skip time while the block runs, as its result waits do."""
+    await client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
+    try:
+        yield
+    finally:
+        await client.test_service.lock_time_skipping(LockTimeSkippingRequest())
 
 
 class StartReview(Protocol):
@@ -157,6 +241,9 @@ async def time_env(
     env, started = time_server
     first = len(started.ids)
     yield env
+    for workflow_id in dict.fromkeys(started.ids[first:]):
+        with contextlib.suppress(RPCError):  # NOT_FOUND: never started
+            await release_torn_continuations(env.client, workflow_id)
     stranded = [
         workflow_id
         for workflow_id in dict.fromkeys(started.ids[first:])

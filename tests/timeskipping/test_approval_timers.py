@@ -27,7 +27,7 @@ async def until_audited(review: Review, count: int) -> ClaimState:
 async def test_small_clean_claim_is_auto_approved_and_paid_once(reviewing: StartReview) -> None:
     """A 420 USD expense with receipts passes every rule and is paid without a person."""
     async with reviewing("CLM-1001") as review:
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
 
     assert (OutcomeStatus.COMPLETED, "claim-review-agent", Decimal("420.00")) == (
         outcome.status,
@@ -46,7 +46,7 @@ async def test_approval_at_hour_71_completes_without_escalation(
         await review.handle.signal(
             ClaimReviewWorkflow.approve, {"approver": "maria", "comment": "ok"}
         )
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
         final = await review.state()
 
     wait = waiting.pending_actions[0]
@@ -72,7 +72,7 @@ async def test_no_decision_in_72_hours_escalates_to_senior_approvers(
         await review.handle.signal(ClaimReviewWorkflow.approve, {"approver": "sam"})
         refused = await until_audited(review, len(after.audit_log) + 1)
         await review.handle.signal(ClaimReviewWorkflow.approve, {"approver": "maria"})
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
 
     wait = after.pending_actions[0]
     assert ("senior-approvers", Step.AWAITING_MANAGER_APPROVAL) == (
@@ -101,7 +101,7 @@ async def test_rejection_ends_in_rejected_without_payout(waiting_claim: WaitForP
         await review.handle.signal(
             ClaimReviewWorkflow.reject, {"approver": "maria", "comment": "duplicate of CLM-0950"}
         )
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
         final = await review.state()
 
     assert (OutcomeStatus.REJECTED, "maria", Decimal(0), "duplicate of CLM-0950") == (
@@ -129,7 +129,7 @@ async def test_refused_decisions_are_recorded_and_the_claim_keeps_waiting(
             await review.handle.signal(ClaimReviewWorkflow.approve, payload)
         after = await until_audited(review, len(waiting.audit_log) + 4)
         await review.handle.signal(ClaimReviewWorkflow.approve, {"approver": "maria"})
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
 
     refusals = after.audit_log[-4:]
     assert [AuditOutcome.REFUSED] * 4 == [e.outcome for e in refusals]

@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from runtime.settings import Settings
 from runtime.workflow_runner import sandboxed_runner
 from tests.helpers import eventually, settings_in, start, state_of, unique_claim, until_step
+from tests.timeskipping.conftest import outcome_of
 from worker import DETERMINISTIC_PACKAGES, build_activities
 from workflows import search_attributes as sa
 from workflows.claim_review import ClaimReviewWorkflow
@@ -55,7 +56,7 @@ async def test_two_reassignments_in_one_task_make_one_upsert(
         described = await handle.describe()
         events = list((await handle.fetch_history()).events)
         await handle.signal(ClaimReviewWorkflow.cancel, {"operator": "lee", "reason": "test over"})
-        await handle.result()
+        await outcome_of(time_env.client, handle.id)
 
     signalled = [
         e.event_id

@@ -14,7 +14,7 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from history.decoding import decode_history
 from history.timeline import Kind, timeline_rows
 from signals.messages import ROLLED_BACK
-from tests.helpers import eventually
+from tests.helpers import eventually, every_run_history
 from tests.keys import encrypted_test_converter
 from tests.timeskipping.conftest import Review, WaitForPerson
 from workflows.claim_review import ClaimReviewWorkflow
@@ -25,8 +25,8 @@ from workflows.tools import TOOLS
 
 
 async def decoded_events(review: Review) -> list[HistoryEvent]:
-    """The claim's history as our tools read it: every payload decrypted."""
-    stored = await review.handle.fetch_history()
+    """The claim's history, every run, as our tools read it: every payload decrypted."""
+    stored = await every_run_history(review.handle)
     return list((await decode_history(stored, encrypted_test_converter())).events)
 
 
@@ -62,7 +62,7 @@ async def test_every_activity_has_a_summary_that_names_no_claimant(
     description, document URIs or the policy number."""
     async with waiting_claim("CLM-1002") as (review, _):
         await review.handle.signal(ClaimReviewWorkflow.approve, {"approver": "maria"})
-        await review.handle.result()
+        await review.outcome()
         summaries = summaries_by_activity(await decoded_events(review))
 
     claim = review.claim
@@ -108,7 +108,7 @@ async def test_refusals_show_in_the_current_details_and_the_timeline(
         )
         details = await current_details(review)
         await handle.signal(ClaimReviewWorkflow.approve, {"approver": "maria"})
-        outcome = await handle.result()
+        outcome = await review.outcome()
         final = await review.state()
         rows = timeline_rows(await decoded_events(review), final.audit_log)
 

@@ -14,7 +14,7 @@ from temporalio.worker import Replayer
 from activities.llm import LlmSettings
 from signals.client import ActionRefused
 from signals.messages import ActionAccepted, HumanAction
-from tests.helpers import eventually, unique_claim
+from tests.helpers import eventually, every_run_history, unique_claim
 from tests.keys import encrypted_test_converter
 from tests.timeskipping.conftest import StartReview, WaitForPerson
 from workflows import search_attributes as sa
@@ -38,7 +38,7 @@ async def test_reminders_at_24_and_48_hours_then_escalation_at_72(
             await review.state()  # a query round-trip lets the worker catch up
             sent.append([subject for _, subject in review.notices()])
         await review.handle.signal(ClaimReviewWorkflow.approve, {"approver": "maria"})
-        await review.handle.result()
+        await review.outcome()
 
     assert [] == sent[0]
     assert [f"Reminder 1: claim {review.claim.claim_id} is waiting for you"] == sent[1]
@@ -60,7 +60,7 @@ async def test_an_update_answers_with_the_new_version_and_refuses_a_stale_one(
         accepted = await review.act(
             HumanAction.APPROVE, {"approver": "maria", "expected_version": waiting.version}
         )
-        await review.handle.result()
+        await review.outcome()
 
     assert f"it is at version {waiting.version}" in str(stale.value)
     assert (waiting.version + 1, "awaiting_manager_approval") == (
@@ -81,7 +81,7 @@ async def test_two_managers_deciding_at_once_one_wins(waiting_claim: WaitForPers
             ),
             return_exceptions=True,
         )
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
 
     winners = [r for r in results if isinstance(r, ActionAccepted)]
     losers = [r for r in results if isinstance(r, ActionRefused)]
@@ -107,7 +107,7 @@ async def test_an_edited_proposal_is_what_executes(waiting_claim: WaitForPerson)
         with pytest.raises(ActionRefused) as too_much:
             await review.act(HumanAction.EDIT, {"approver": "maria", "payout_amount": 5000})
         await review.act(HumanAction.APPROVE, {"approver": "maria"})
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
         final = await review.state()
 
     proposal = final.context.proposal
@@ -134,7 +134,7 @@ async def test_payouts_over_the_four_eyes_limit_need_two_different_approvers(
         with pytest.raises(ActionRefused) as again:
             await review.act(HumanAction.APPROVE, {"approver": "maria"})
         await review.act(HumanAction.APPROVE, {"approver": "dana"})
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
 
     assert "a second approver must confirm" in first.detail
     assert "must be someone else's" in str(again.value)
@@ -158,7 +158,7 @@ async def test_requested_documents_rerun_the_assessment(waiting_claim: WaitForPe
         )
         back = await review.until(Step.AWAITING_MANAGER_APPROVAL)
         await review.handle.signal(ClaimReviewWorkflow.approve, {"approver": "maria"})
-        await review.handle.result()
+        await review.outcome()
 
     [wait] = asked.pending_actions
     assert (PendingActionType.WAIT_FOR_DOCUMENTS, "claimant", timedelta(days=14)) == (
@@ -187,7 +187,7 @@ async def test_a_document_wait_ends_after_14_days_with_a_reminder_at_7(
         await time_env.sleep(timedelta(days=7))
         back = await review.until(Step.AWAITING_MANAGER_APPROVAL)
         await review.handle.signal(ClaimReviewWorkflow.reject, {"approver": "maria"})
-        await review.handle.result()
+        await review.outcome()
 
     assert [f"Reminder 1: claim {review.claim.claim_id} is waiting for you"] == reminded
     assert back.context.routing is not None
@@ -207,7 +207,7 @@ async def test_pause_holds_before_money_moves_and_resume_lets_it_go(
         )
         paid_while_paused = review.payouts()
         await review.act(HumanAction.RESUME, {"operator": "lee"})
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
 
     assert (True, []) == (held.paused, paid_while_paused)
     assert OutcomeStatus.COMPLETED == outcome.status
@@ -219,7 +219,7 @@ async def test_cancel_ends_the_review_and_executes_nothing(waiting_claim: WaitFo
         await review.handle.signal(
             ClaimReviewWorkflow.cancel, {"operator": "lee", "reason": "claimant withdrew"}
         )
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
         final = await review.state()
 
     assert (OutcomeStatus.CANCELLED, "lee", "claimant withdrew") == (
@@ -239,7 +239,7 @@ async def test_reassign_names_a_person_as_the_assignee(waiting_claim: WaitForPer
         after = await review.state()
         described = await review.handle.describe()
         await review.handle.signal(ClaimReviewWorkflow.approve, {"approver": "sam"})
-        await review.handle.result()
+        await review.outcome()
 
     assert ("sam", "sam") == (
         after.pending_actions[0].assignee,
@@ -268,7 +268,7 @@ async def test_an_urgent_interrupt_preempts_the_wait_and_reassesses(
         )
         low = await eventually(review.state, lambda s: len(s.context.notes) == 2)
         await review.handle.signal(ClaimReviewWorkflow.reject, {"approver": "maria"})
-        await review.handle.result()
+        await review.outcome()
 
     assert after.context.assessment is not None
     assert "staff note: lee: receipt looks altered" in after.context.assessment.rationale
@@ -292,12 +292,12 @@ async def test_an_interrupt_cancels_the_assessment_in_flight(reviewing: StartRev
         await review.until(Step.AWAITING_MANAGER_APPROVAL)
         cancel_requests = [
             e
-            async for e in review.handle.fetch_history_events()
+            for e in (await every_run_history(review.handle)).events
             if e.HasField("activity_task_cancel_requested_event_attributes")
         ]
         final = await review.state()
         await review.handle.signal(ClaimReviewWorkflow.reject, {"approver": "maria"})
-        await review.handle.result()
+        await review.outcome()
 
     assert 1 <= len(cancel_requests)
     assert ["lee: duplicate reported by phone"] == final.context.notes
@@ -332,7 +332,7 @@ async def test_refused_actions_never_change_the_claim(
         await review.handle.signal(signal, payload)
         after = await eventually(review.state, lambda s: len(s.audit_log) > len(before.audit_log))
         await review.handle.signal(ClaimReviewWorkflow.reject, {"approver": "maria"})
-        await review.handle.result()
+        await review.outcome()
 
     refusal = after.audit_log[-1]
     assert (AuditOutcome.REFUSED, signal) == (refusal.outcome, refusal.action)
@@ -346,7 +346,7 @@ async def test_the_submitter_cannot_approve_their_own_claim(waiting_claim: WaitF
         with pytest.raises(ActionRefused) as refused:
             await review.act(HumanAction.APPROVE, {"approver": "maria"})
         await review.act(HumanAction.APPROVE, {"approver": "lee"})
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
 
     assert "'maria' submitted this claim and cannot decide it" in str(refused.value)
     assert "lee" == outcome.decided_by
@@ -374,7 +374,7 @@ async def test_a_document_sent_right_after_the_request_still_counts_as_asked(
             ),
         )
         await review.handle.signal(ClaimReviewWorkflow.reject, {"approver": "maria"})
-        await review.handle.result()
+        await review.outcome()
 
     assert "photo A-3 as requested" in [e.detail for e in back.audit_log]
 
@@ -387,7 +387,7 @@ async def test_a_forgotten_pause_ends_by_itself_after_its_limit(
         await review.act(HumanAction.PAUSE, {"operator": "lee"})
         await review.act(HumanAction.APPROVE, {"approver": "maria"})
         held = await eventually(review.state, lambda s: bool(s.pending_actions))
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
         final = await review.state()
 
     [hold] = held.pending_actions

@@ -36,7 +36,7 @@ from tests.fake_openai import (
     ToolCalls,
     Unauthorized,
 )
-from tests.helpers import eventually, unique_claim
+from tests.helpers import eventually, every_run_history, unique_claim
 from tests.keys import encrypted_test_converter
 from tests.timeskipping.conftest import Review, StartReview
 from workflows.claim import Claim
@@ -218,7 +218,7 @@ async def test_clean_small_claim_is_auto_approved_over_the_openai_protocol(
     fake_openai.play([evidence_turn(claim), submission(assessment_args(420.0))])
 
     async with reviewing(claim, llm=openai_llm(fake_openai)) as review:
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
         final = await review.state()
 
     assert (OutcomeStatus.COMPLETED, "claim-review-agent", Decimal("420.00")) == (
@@ -295,7 +295,7 @@ async def test_rate_limit_is_waited_out_for_the_retry_after_and_the_claim_comple
             review.state,
             lambda s: any(a.type is PendingActionType.RATE_LIMIT for a in s.pending_actions),
         )
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
         final = await review.state()
         timers = [
             e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
@@ -325,7 +325,7 @@ async def test_server_error_is_retried_by_temporal_and_the_claim_completes(
     fake_openai.play([ServerError(), evidence_turn(claim), submission(assessment_args(420.0))])
 
     async with reviewing(claim, llm=openai_llm(fake_openai)) as review:
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
         final = await review.state()
 
     assert (OutcomeStatus.COMPLETED, Decimal("420.00")) == (outcome.status, outcome.payout_amount)
@@ -571,12 +571,12 @@ async def test_a_provider_that_echoes_the_api_key_leaks_it_nowhere(
 
     async with reviewing(claim, llm=openai_llm(fake_openai, api_key=SECRET_KEY)) as review:
         if reason is None:
-            await review.handle.result()
+            await review.outcome()
             final = await review.state()
         else:
             final = await review.until(Step.AWAITING_MANAGER_APPROVAL)
         # Read as people read it: decrypted, the failures' messages restored.
-        raw = await review.handle.fetch_history()
+        raw = await every_run_history(review.handle)
         history = (await decode_history(raw, encrypted_test_converter())).to_json()
 
     log = worker_log.getvalue()

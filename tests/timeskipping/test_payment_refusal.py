@@ -84,7 +84,7 @@ async def test_a_refused_payout_waits_for_a_person_then_pays_under_a_new_key(
     async with refused_review(time_env, tmp_path, gateway) as review:
         waiting = await review.until(Step.AWAITING_MANAGER_APPROVAL)
         await review.act(HumanAction.APPROVE, {"approver": "maria"})
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
     [refusal] = [e for e in waiting.audit_log if e.actor == GATEWAY_ACTOR]
     assert refusal.action == REFUSED_ACTION
     assert "payee account closed" in refusal.detail
@@ -102,7 +102,7 @@ async def test_a_refused_payout_can_be_rejected_instead(
     async with refused_review(time_env, tmp_path, gateway) as review:
         await review.until(Step.AWAITING_MANAGER_APPROVAL)
         await review.act(HumanAction.REJECT, {"approver": "maria", "comment": "payee unknown"})
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
     assert OutcomeStatus.REJECTED == outcome.status
     assert 1 == len(gateway.keys)
 
@@ -127,7 +127,7 @@ async def test_documents_asked_for_after_a_refusal_come_back_to_the_manager(
         )
         back = await review.until(Step.AWAITING_MANAGER_APPROVAL)
         await review.act(HumanAction.APPROVE, {"approver": "maria"})
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
     assert "D-9" in [d.doc_id for d in back.context.supporting_docs]
     assert (OutcomeStatus.COMPLETED, 2) == (outcome.status, len(gateway.keys))
 
@@ -139,5 +139,5 @@ async def test_a_refused_payout_can_be_cancelled(
     gateway = RefusingGateway()
     async with refused_review(time_env, tmp_path, gateway) as review:
         await review.act(HumanAction.CANCEL, {"operator": "lee", "reason": "duplicate payee"})
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
     assert (OutcomeStatus.CANCELLED, 1) == (outcome.status, len(gateway.keys))

@@ -101,7 +101,7 @@ async def test_signatures_are_verified_and_audited_when_not_required(
             review.state, lambda s: any("nonce was used before" in e.detail for e in s.audit_log)
         )
         await review.handle.signal("approve", {"approver": "lee"})
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
         state = await review.state()
         history = await decode_history(
             await review.handle.fetch_history(), encrypted_test_converter()
@@ -156,7 +156,7 @@ async def test_unsigned_actions_are_refused_when_the_policy_requires_signatures(
             time_env, review, HumanAction.APPROVE, {"approver": "maria"}, nonce="a1"
         )
         accepted = await review.act(HumanAction.APPROVE, approval)
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
         state = await review.state()
 
     refused = next(e for e in state.audit_log if e.outcome is AuditOutcome.REFUSED)
@@ -190,6 +190,6 @@ async def test_a_key_signs_only_for_its_owner_and_operators_need_a_granted_role(
             await review.act(HumanAction.PAUSE, {"operator": "sam"})
         await review.act(HumanAction.PAUSE, {"operator": "lee"})
         await review.act(HumanAction.CANCEL, {"operator": "lee", "reason": "test over"})
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
 
     assert OutcomeStatus.CANCELLED == outcome.status

@@ -26,7 +26,7 @@ from signals.client import ActionRefused, act
 from signals.messages import HumanAction
 from tests.fake_openai import FakeOpenAI, Unauthorized
 from tests.helpers import eventually, start, state_of, unique_claim, until_step
-from tests.timeskipping.conftest import WaitForPerson, WorkerFactory
+from tests.timeskipping.conftest import WaitForPerson, WorkerFactory, outcome_of
 from workflows.claim_review import TEMPORAL_CANCELLATION, ClaimReviewWorkflow, ClaimWhatIfWorkflow
 from workflows.options import WhatIfRequest
 from workflows.state import (
@@ -143,7 +143,7 @@ async def test_the_submitter_is_known_by_identity_not_spelling(
         with pytest.raises(ActionRefused) as control:
             await review.act(HumanAction.APPROVE, {"approver": "le\x1be"})
         await review.act(HumanAction.APPROVE, {"approver": "Lee"})
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
 
     assert all("submitted this claim and cannot decide it" in r for r in refused)
     assert "approver: Value error, control characters are not allowed here (U+001B)" in str(
@@ -168,7 +168,7 @@ async def test_without_evidence_a_person_sets_the_payout_and_a_second_confirms(
         await review.act(HumanAction.EDIT, {"approver": "maria", "payout_amount": 900})
         first = await review.act(HumanAction.APPROVE, {"approver": "maria"})
         await review.act(HumanAction.APPROVE, {"approver": "lee"})
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
 
     assert waiting.context.proposal is not None
     assert waiting.context.proposal.unverified
@@ -188,7 +188,7 @@ async def test_a_zero_payout_closes_only_when_the_person_says_so(
         with pytest.raises(ActionRefused):
             await review.act(HumanAction.APPROVE, {"approver": "maria"})
         await review.act(HumanAction.APPROVE, {"approver": "maria", "confirm_zero_payout": True})
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
         notices = review.notices()
 
     assert waiting.context.proposal is not None
@@ -204,11 +204,13 @@ async def test_a_copy_of_a_paid_claim_under_a_new_id_goes_to_a_person(
     original = unique_claim("CLM-1001")
     copy = unique_claim("CLM-1001", amount=399)
     async with claims_worker() as (_, settings):
-        paid = await (await start(time_env.client, original, settings.task_queue)).result()
+        paid = await outcome_of(
+            time_env.client, (await start(time_env.client, original, settings.task_queue)).id
+        )
         handle = await start(time_env.client, copy, settings.task_queue)
         waiting = await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
         await handle.signal(ClaimReviewWorkflow.reject, {"approver": "maria"})
-        await handle.result()
+        await outcome_of(time_env.client, handle.id)
         ledger = Ledger(settings.ledger_db)
 
     assert OutcomeStatus.COMPLETED == paid.status
@@ -238,7 +240,7 @@ async def test_signals_with_several_inputs_or_unknown_names_are_refused_and_reco
             await review.handle.execute_update("aprove", {"approver": "maria"})
         seen = await eventually(review.state, lambda s: len(refusals(s)) >= 4)
         await review.act(HumanAction.APPROVE, {"approver": "maria"})
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
 
     assert before.version == seen.version
     details = refusals(seen)
@@ -296,7 +298,7 @@ async def test_temporal_cancellation_is_an_audited_cancel_that_executes_nothing(
     """The UI's "Request Cancellation": step cancelled, audited, no payout, no waiting."""
     async with waiting_claim("CLM-1002") as (review, _):
         await review.handle.cancel()
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
         final = await review.state()
 
     assert (OutcomeStatus.CANCELLED, TEMPORAL_CANCELLATION) == (
@@ -322,7 +324,7 @@ async def test_a_temporal_cancellation_sent_twice_while_awaiting_documents_cance
         await review.until(Step.AWAITING_DOCUMENTS)
         await review.handle.cancel()
         await review.handle.cancel()
-        outcome = await review.handle.result()
+        outcome = await review.outcome()
         final = await review.state()
 
     assert (OutcomeStatus.CANCELLED, Step.CANCELLED) == (outcome.status, final.current_step)
@@ -357,7 +359,7 @@ async def test_a_bad_approvers_file_is_waited_out_visibly(
         await time_env.sleep(timedelta(seconds=11))
         await until_step(handle, Step.AWAITING_MANAGER_APPROVAL)
         await act(time_env.client, claim.claim_id, HumanAction.APPROVE, {"approver": "maria"})
-        outcome = await handle.result()
+        outcome = await outcome_of(time_env.client, handle.id)
 
     [wait] = waiting.pending_actions
     assert "approvers.toml is not valid" in wait.detail
@@ -390,7 +392,7 @@ async def test_a_flooded_claim_continues_as_new_and_is_approved_by_two_people(
             lambda s: len(s.runs) >= 2 and s.refusals_not_listed + len(refusals(s)) >= 1000,
         )
         await review.act(HumanAction.APPROVE, {"approver": "dana"})
-        outcome = await latest.result()
+        outcome = await review.outcome()
         final = await latest.query(ClaimReviewWorkflow.state)
 
     assert len(flooded.runs) >= 2
