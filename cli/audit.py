@@ -49,7 +49,7 @@ async def verify_command(
 
     Example: claims audit verify --file CLM-1002.json
     """
-    from history.audit import Verdict, audit_history
+    from history.audit import AuditReport, Verdict, audit_history
     from history.replay import HistoryFileError, load_decoded_history
 
     if (claim_id is None) == (file is None):
@@ -64,22 +64,31 @@ async def verify_command(
             raise UserFacingError(
                 f"{file}: {error}; export one with `claims history export CLAIM_ID FILE`"
             ) from None
-        workflow_id, events = history.workflow_id, list(history.events)
+        workflow_id, runs = history.workflow_id, [list(history.events)]
     else:
-        from history.decoding import fetch_decoded_history
+        from history.runs import fetch_every_run
         from runtime.client import build_client
         from signals.client import claim_handle
 
         client = await build_client()
         handle = claim_handle(client, claim_id or "")
         workflow_id = handle.id
-        events = list((await fetch_decoded_history(client, workflow_id)).events)
+        # Every run: a review continues as new at the approval gate, and people may act
+        # in any run after it.
+        runs = [list(h.events) for h in await fetch_every_run(client, workflow_id)]
     try:
-        report = audit_history(workflow_id, events)
+        reports = [audit_history(workflow_id, events) for events in runs]
     except ValueError as error:
         raise UserFacingError(f"cannot audit it: {error}") from None
+    report = AuditReport(
+        claim_id=reports[-1].claim_id,
+        actions=[action for run_report in reports for action in run_report.actions],
+        require_signed_actions=reports[-1].require_signed_actions,
+    )
+    events = sum(len(run_events) for run_events in runs)
+    in_runs = f" in {len(runs)} runs" if len(runs) > 1 else ""
     console.print(
-        f"Signed actions of claim {escape(printable(report.claim_id))} ({len(events)} events):",
+        f"Signed actions of claim {escape(printable(report.claim_id))} ({events} events{in_runs}):",
         highlight=False,
     )
     styles = {Verdict.VERIFIED: "green", Verdict.UNSIGNED: "yellow", Verdict.FAILED: "bold red"}

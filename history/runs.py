@@ -115,6 +115,24 @@ async def fetch_latest_runs(client: Client, workflow_id: str) -> list[WorkflowHi
     return [before, latest]
 
 
+async def fetch_every_run(client: Client, workflow_id: str) -> list[WorkflowHistory]:
+    """Every run of the workflow still on the server, the first run's first.
+
+    The walk back stops at a run whose history is gone (past the namespace's retention).
+    """
+    histories = [await fetch_run_history(client, workflow_id, None, "latest run")]
+    while True:
+        started = histories[0].events[0].workflow_execution_started_event_attributes
+        previous = started.continued_execution_run_id
+        if not previous:
+            return histories
+        try:
+            earlier = await fetch_run_history(client, workflow_id, previous, f"run {previous}")
+        except RunError:
+            return histories
+        histories.insert(0, earlier)
+
+
 @dataclass(frozen=True)
 class EarlierRun:
     run_id: str

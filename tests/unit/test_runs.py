@@ -28,6 +28,8 @@ from history.runs import (
     RunError,
     describe_run,
     earlier_runs,
+    fetch_every_run,
+    fetch_latest_runs,
     parse_run_id,
     run_holding,
 )
@@ -340,6 +342,29 @@ async def test_a_first_run_has_no_earlier_runs() -> None:
 
     assert ([], False) == await earlier_runs(server.client, WORKFLOW_ID, server.runs[LATEST][0])
     assert [] == server.fetched
+
+
+async def test_every_run_is_read_first_run_first_and_the_latest_after_the_one_before() -> None:
+    """The audit reads every run; the timeline and claim page the latest two."""
+    server = FakeServer(chain(FIRST, SECOND, LATEST))
+
+    every = await fetch_every_run(server.client, WORKFLOW_ID)
+    latest_two = await fetch_latest_runs(server.client, WORKFLOW_ID)
+
+    assert [server.runs[r] for r in (FIRST, SECOND, LATEST)] == [list(h.events) for h in every]
+    assert [server.runs[r] for r in (SECOND, LATEST)] == [list(h.events) for h in latest_two]
+
+
+async def test_runs_the_server_no_longer_has_are_left_out() -> None:
+    """Past the namespace's retention an earlier run is gone: what is left is still read."""
+    server = FakeServer({LATEST: run_history(1, continued_from=SECOND)})
+
+    every = await fetch_every_run(server.client, WORKFLOW_ID)
+    latest_two = await fetch_latest_runs(server.client, WORKFLOW_ID)
+
+    assert [server.runs[LATEST]] * 2 == [list(every[0].events), list(latest_two[0].events)]
+    assert (1, 1) == (len(every), len(latest_two))
+    assert [None, SECOND, None, SECOND] == server.fetched
 
 
 def test_a_run_id_is_a_uuid() -> None:
