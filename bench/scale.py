@@ -34,6 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from activities.review_policy import load_review_policy_file
@@ -53,6 +56,7 @@ from workflows.claim import Claim
 from workflows.search_attributes import CLI_TYPES
 
 RESULTS = Path(__file__).parent / "results"
+TASK_QUEUE = "claims-scale"
 # The claim every waiting claim copies: 1,250.00 USD, over the auto-approval limit.
 WAITING_SAMPLE = "CLM-1002"
 WAITING_POLICY = "POL-HOME-200"
@@ -208,6 +212,7 @@ async def until_all_wait(client: Client, claims: int, worker: subprocess.Popen[b
     while True:
         waiting = (await client.count_workflows(waiting_query())).count
         if waiting >= claims:
+            await until_no_backlog(client, worker)
             return
         if worker.poll() is not None:
             raise RuntimeError(f"the worker exited with code {worker.returncode}; see worker.log")
@@ -218,6 +223,34 @@ async def until_all_wait(client: Client, claims: int, worker: subprocess.Popen[b
             print(f"  {waiting:,} of {claims:,} claims wait for a person", file=sys.stderr)
             shown = loop.time()
         await asyncio.sleep(POLL_SECONDS)
+
+
+async def until_no_backlog(client: Client, worker: subprocess.Popen[bytes]) -> None:
+    """Until the worker has taken every workflow task waiting for it.
+
+    A claim reaching the gate continues as new, and its next run inherits the search
+    attributes that say it waits before the worker has taken that run's first task: the
+    count is reached while thousands of those tasks still queue, and a query (the
+    console's inbox asks each row's state) would wait behind them.
+    """
+    while (backlog := await workflow_backlog(client, TASK_QUEUE)) > 0:
+        if worker.poll() is not None:
+            raise RuntimeError(f"the worker exited with code {worker.returncode}; see worker.log")
+        print(f"  {backlog:,} workflow tasks still queued for the worker", file=sys.stderr)
+        await asyncio.sleep(POLL_SECONDS)
+
+
+async def workflow_backlog(client: Client, task_queue: str) -> int:
+    """The server's estimate of the workflow tasks queued and not yet taken."""
+    described = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            report_stats=True,
+        )
+    )
+    return described.stats.approximate_backlog_count
 
 
 def command_env(address: str, keys_file: Path, data_dir: Path) -> dict[str, str]:
@@ -323,7 +356,7 @@ async def main(claims: int, approvals: int, concurrency: int) -> ScaleReport:
             empty = disk_bytes(db_file)
             env = command_env(server.address, keys_file, directory)
             worker_env = env | {
-                "CLAIMS_TASK_QUEUE": "claims-scale",
+                "CLAIMS_TASK_QUEUE": TASK_QUEUE,
                 "CLAIMS_RECORDS_FILE": str(scale_records(directory, claims)),
                 "CLAIMS_LOG_LEVEL": "WARNING",
                 "CLAIMS_LOG_FORMAT": "json",
@@ -331,7 +364,7 @@ async def main(claims: int, approvals: int, concurrency: int) -> ScaleReport:
             worker = start_worker(directory, worker_env)
             print(f"starting {claims:,} claims that wait for a person...", file=sys.stderr)
             started = time.perf_counter()
-            await start_all(client, claims, "claims-scale")
+            await start_all(client, claims, TASK_QUEUE)
             await until_all_wait(client, claims, worker)
             to_waiting = time.perf_counter() - started
             rss, peak = rss_mb(worker.pid)
