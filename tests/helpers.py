@@ -15,6 +15,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.service import RPCError
 
+from history.runs import fetch_every_run
 from runtime.settings import EXAMPLES_DIR, Settings
 from signals.client import no_worker_answered
 from workflows.claim import Claim
@@ -215,16 +216,9 @@ WORKFLOW_TASK_ENDS = frozenset({EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED})
 
 
 async def every_run_history(handle: Handle) -> WorkflowHistory:
-    """The events of every run of the claim in one history, the first run's first: a
-    review reaching the approval gate continues as new, so its assessment and its
-    decision are in different runs.
+    """The events of every run of the claim in one history, decoded, the first run's
+    first: a review reaching the approval gate continues as new, so its assessment and
+    its decision are in different runs.
     """
-    client = handle._client
-    histories = [await client.get_workflow_handle(handle.id).fetch_history()]
-    while True:
-        started = histories[0].events[0].workflow_execution_started_event_attributes
-        if not started.continued_execution_run_id:
-            break
-        earlier = client.get_workflow_handle(handle.id, run_id=started.continued_execution_run_id)
-        histories.insert(0, await earlier.fetch_history())
-    return WorkflowHistory(handle.id, [e for history in histories for e in history.events])
+    runs = await fetch_every_run(handle._client, handle.id)
+    return WorkflowHistory(handle.id, [event for run in runs for event in run.events])

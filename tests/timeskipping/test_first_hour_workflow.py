@@ -11,7 +11,6 @@ from typing import Any
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.sdk.v1 import WorkflowMetadata
 
-from history.decoding import decode_history
 from history.timeline import Kind, timeline_rows
 from signals.messages import ROLLED_BACK
 from tests.helpers import eventually, every_run_history
@@ -26,8 +25,7 @@ from workflows.tools import TOOLS
 
 async def decoded_events(review: Review) -> list[HistoryEvent]:
     """The claim's history, every run, as our tools read it: every payload decrypted."""
-    stored = await every_run_history(review.handle)
-    return list((await decode_history(stored, encrypted_test_converter())).events)
+    return list((await every_run_history(review.handle)).events)
 
 
 def summaries_by_activity(events: list[HistoryEvent]) -> list[tuple[str, str]]:

@@ -24,7 +24,6 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.llm import LlmSettings
 from activities.prompts import fenced
-from history.decoding import decode_history
 from runtime.logs import configure_logging
 from tests.fake_openai import (
     EchoesCredentials,
@@ -37,7 +36,6 @@ from tests.fake_openai import (
     Unauthorized,
 )
 from tests.helpers import eventually, every_run_history, unique_claim
-from tests.keys import encrypted_test_converter
 from tests.timeskipping.conftest import Review, StartReview
 from workflows.claim import Claim
 from workflows.evidence import ClaimAssessment, Recommendation, TokenUsage
@@ -576,8 +574,7 @@ async def test_a_provider_that_echoes_the_api_key_leaks_it_nowhere(
         else:
             final = await review.until(Step.AWAITING_MANAGER_APPROVAL)
         # Read as people read it: decrypted, the failures' messages restored.
-        raw = await every_run_history(review.handle)
-        history = (await decode_history(raw, encrypted_test_converter())).to_json()
+        history = (await every_run_history(review.handle)).to_json()
 
     log = worker_log.getvalue()
     assert f"Bearer {SECRET_KEY}" == fake_openai.requests[0].headers["authorization"]
