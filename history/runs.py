@@ -101,36 +101,29 @@ async def fetch_latest_runs(client: Client, workflow_id: str) -> list[WorkflowHi
 
     A review continues as new when it reaches the approval gate: the run a person sees
     waiting holds only the wait, and the assessment they decide on is in the run before.
-    A run before it that is no longer on the server is left out.
     """
-    latest = await fetch_run_history(client, workflow_id, None, "latest run")
-    started = latest.events[0].workflow_execution_started_event_attributes
-    previous = started.continued_execution_run_id
-    if not previous:
-        return [latest]
-    try:
-        before = await fetch_run_history(client, workflow_id, previous, f"run {previous}")
-    except RunError:
-        return [latest]
-    return [before, latest]
+    return await fetch_every_run(client, workflow_id, most=2)
 
 
-async def fetch_every_run(client: Client, workflow_id: str) -> list[WorkflowHistory]:
-    """Every run of the workflow still on the server, the first run's first.
-
-    The walk back stops at a run whose history is gone (past the namespace's retention).
+async def fetch_every_run(
+    client: Client, workflow_id: str, *, most: int | None = None
+) -> list[WorkflowHistory]:
+    """Every run of the workflow still on the server (the latest `most` of them), the
+    first run's first. The walk back stops at a run whose history is gone (past the
+    namespace's retention).
     """
     histories = [await fetch_run_history(client, workflow_id, None, "latest run")]
-    while True:
+    while most is None or len(histories) < most:
         started = histories[0].events[0].workflow_execution_started_event_attributes
         previous = started.continued_execution_run_id
         if not previous:
-            return histories
+            break
         try:
             earlier = await fetch_run_history(client, workflow_id, previous, f"run {previous}")
         except RunError:
-            return histories
+            break
         histories.insert(0, earlier)
+    return histories
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ tasks nobody will take, and the skip stalls. Each test's workflows end with the 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import warnings
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -36,6 +37,7 @@ from temporalio.worker import Worker
 
 from activities.llm import LlmSettings
 from activities.payments import Ledger
+from history.runs import fetch_every_run
 from runtime.client import ensure_search_attributes
 from runtime.settings import Settings
 from signals.client import act
@@ -129,16 +131,14 @@ async def release_torn_continuations(client: Client, workflow_id: str) -> None:
     happen again on this server. The run is over, so nothing else will release it; one
     unlock per such run balances the count.
     """
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
-    while True:
-        started = history.events[0].workflow_execution_started_event_attributes
-        previous = started.continued_execution_run_id
-        if not previous:
-            return
-        history = await client.get_workflow_handle(workflow_id, run_id=previous).fetch_history()
-        continued = any(e.event_type == _CONTINUED_AS_NEW for e in history.events)
-        if not continued and previous not in _RELEASED:
-            _RELEASED.add(previous)
+    runs = await fetch_every_run(client, workflow_id)
+    for run, successor in itertools.pairwise(runs):
+        # A run's id is in the next run's start, which names the run it continued from.
+        started = successor.events[0].workflow_execution_started_event_attributes
+        run_id = started.continued_execution_run_id
+        continued = any(e.event_type == _CONTINUED_AS_NEW for e in run.events)
+        if not continued and run_id not in _RELEASED:
+            _RELEASED.add(run_id)
             await client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
 
 
