@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -552,6 +552,9 @@ def _started(event: HistoryEvent) -> Described:
         text += f" (attempt {started.attempt})"
     if started.continued_execution_run_id:
         text += f" (continued from run {started.continued_execution_run_id})"
+        carried = _where(_indexed_values(started.search_attributes.indexed_fields))
+        if carried:
+            text += f"; carries on at {carried}"
     return Kind.STARTED, text, False
 
 
@@ -657,23 +660,38 @@ def _update(event: HistoryEvent, index: _Index) -> Described:
 def _search_attributes(event: HistoryEvent) -> Described | None:
     """Where the claim moved, as its search attributes say; the step if it changed."""
     fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
-    values = {name: decode_payload(payload) for name, payload in fields.indexed_fields.items()}
+    values = _indexed_values(fields.indexed_fields)
     step = values.get(sa.CLAIM_STEP.name)
-    assignee = values.get(sa.ASSIGNEE.name)
-    deadline = values.get(sa.CLAIM_DEADLINE.name)
-    waiting = []
-    if assignee:
-        waiting.append(f"waiting on {_clean(assignee, 64)}")
-    if deadline:
-        waiting.append(f"deadline {_when(deadline)}")
+    waiting = _waiting(values)
     if step:
         text = f"step -> {_clean(step, 64)}"
-        return Kind.STEP, "; ".join([text, ", ".join(waiting)]) if waiting else text, False
+        return Kind.STEP, "; ".join([text, waiting]) if waiting else text, False
     if waiting:
-        return Kind.WAITING, ", ".join(waiting), False
+        return Kind.WAITING, waiting, False
     if values.get(sa.AWAITING_HUMAN.name) is False:
         return Kind.WAITING, "no longer waiting on a person", False
     return None
+
+
+def _indexed_values(fields: Mapping[str, Payload]) -> dict[str, Any]:
+    return {name: decode_payload(payload) for name, payload in fields.items()}
+
+
+def _waiting(values: Mapping[str, Any]) -> str:
+    """`waiting on approvers, deadline 2026-12-05 03:43`, or empty when no one is awaited."""
+    waiting = []
+    if values.get(sa.ASSIGNEE.name):
+        waiting.append(f"waiting on {_clean(values[sa.ASSIGNEE.name], 64)}")
+    if values.get(sa.CLAIM_DEADLINE.name):
+        waiting.append(f"deadline {_when(values[sa.CLAIM_DEADLINE.name])}")
+    return ", ".join(waiting)
+
+
+def _where(values: Mapping[str, Any]) -> str:
+    """The step and the wait a continued run inherits in its search attributes: where it
+    picks up, even when the run it continued from is gone or ends short."""
+    step = values.get(sa.CLAIM_STEP.name)
+    return ", ".join(part for part in (_clean(step, 64) if step else "", _waiting(values)) if part)
 
 
 def _completed(event: HistoryEvent) -> Described:

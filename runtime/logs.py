@@ -110,6 +110,12 @@ def _printable_values(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     }
 
 
+# A logger binds the configuration it first logs with, so a log call does less work. The
+# suite turns this off: a logger bound once would keep an earlier test's configuration and
+# never reach `structlog.testing.capture_logs`.
+CACHE_LOGGERS = True
+
+
 class _LogFileHandler(logging.FileHandler):
     """Our own log file: closed when logging is configured again, unlike anyone else's."""
 
@@ -159,7 +165,7 @@ def configure_logging(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=CACHE_LOGGERS,
     )
     # The context travels as fields, not as a dict appended to every message.
     workflow.logger.workflow_info_on_message = False

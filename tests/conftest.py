@@ -1,20 +1,43 @@
 """The last values of waits that pytest-timeout cut short, in the failure report.
 
-The test key ring is set for the whole session here; other fixtures live with the
+The test key ring is set for the whole session here, and each test's logging
+configuration is put back after it; other fixtures live with the
 tests that use them: `timeskipping/conftest.py` (the test server,
 workers, claims under review) and `integration/conftest.py` (a real dev server).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Generator, Iterator
 
 import pluggy
 import pytest
+import structlog
 
+from runtime import logs
 from tests.helpers import WAITS
 from tests.keys import write_test_ring
+
+logs.CACHE_LOGGERS = False
+
+
+@pytest.fixture(autouse=True)
+def restored_logging() -> Iterator[None]:
+    """Commands run in the test's process configure logging onto that test's captured
+    stderr; the configuration before is put back, so no later line goes to a closed stream
+    or past `capture_logs`."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    config = structlog.get_config()
+    yield
+    for handler in root.handlers:
+        if handler not in handlers:
+            handler.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.configure(**config)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -246,7 +246,8 @@ async def test_the_claim_page_sums_up_each_tools_finding_and_shows_the_timeline(
     assert "{&#39;" not in evidence
     timeline = page[page.index("<h2>Timeline</h2>") :]
     assert "started" in timeline
-    assert "awaiting" in timeline or "waiting" in timeline
+    # The run resting at the gate says where it carries on, whatever the run before holds.
+    assert "carries on at awaiting_manager_approval, waiting on approvers" in timeline
 
 
 async def test_only_an_edit_has_a_preview_and_the_notice_prints_only_what_happened(

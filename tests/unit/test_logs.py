@@ -4,27 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
-import structlog
+from structlog.testing import capture_logs
 
+from console.codec_server import log as codec_log
 from runtime.logs import configure_logging, get_logger
 
 KEY = "sk-test-SECRET-7c1e9a4b2d8f6e30"
 ENV_SECRET = "configured-but-shapeless-42"
-
-
-@pytest.fixture(autouse=True)
-def restored_logging() -> Iterator[None]:
-    """Each test configures logging its way; the configuration before is put back."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    config = structlog.get_config()
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.configure(**config)
 
 
 def test_workflow_context_and_redaction_in_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -116,3 +104,16 @@ def test_stdlib_messages_are_redacted_after_formatting(
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
 
     assert "HTTP Request: POST https://u:[redacted]@h/v1" == line["event"]
+
+
+def test_a_module_logger_used_before_logging_is_configured_again_is_still_captured() -> None:
+    """A module's logger first used under one configuration (a command run in-process)
+    reaches `capture_logs` in a later test: the suite binds no logger for good."""
+    configure_logging("json", "INFO")
+    codec_log.warning("first use")
+    configure_logging("json", "INFO")
+
+    with capture_logs() as captured:
+        codec_log.warning("codec request refused", reason="origin")
+
+    assert [("codec request refused", "origin")] == [(e["event"], e["reason"]) for e in captured]

@@ -7,29 +7,12 @@ import logging
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 
 from runtime.logs import configure_logging, get_logger
 from runtime.settings import PROJECT_ROOT
-
-
-@pytest.fixture(autouse=True)
-def restored_logging() -> Iterator[None]:
-    """Each test configures logging its way; the configuration before is put back."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    config = structlog.get_config()
-    yield
-    for handler in root.handlers:
-        if handler not in handlers:
-            handler.close()
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.configure(**config)
 
 
 def test_with_a_log_file_the_terminal_shows_only_warnings(

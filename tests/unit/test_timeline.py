@@ -112,6 +112,19 @@ def test_waiting_for_approval_shows_whom_and_until_when() -> None:
     assert waiting.endswith(" UTC")
 
 
+def test_a_continued_run_starts_where_the_run_before_left_off() -> None:
+    """The run resting at the gate names, in its first row, the step and the wait it
+    inherits: read alone (`--run`, or after the run before is gone) it still says why."""
+    [first, *_] = timeline_rows(decoded_events(HISTORIES / "manual_approve.json"))
+
+    assert Kind.STARTED is first.kind
+    _, carried = first.description.split("; carries on at ")
+    assert carried.startswith("awaiting_manager_approval, waiting on approvers, deadline ")
+    assert carried.endswith(" UTC")
+    [first_run_start, *_] = timeline_rows(decoded_events(HISTORIES / "manual_approve_run_1.json"))
+    assert "carries on" not in first_run_start.description
+
+
 def test_timeout_escalation_fires_the_deadline_after_three_days_and_escalates() -> None:
     """Reminders at day one and two, the deadline timer at day three, then senior approvers."""
     rows = rows_of("timeout_escalation")
