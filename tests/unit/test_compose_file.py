@@ -19,6 +19,7 @@ import jsonschema
 import pytest
 import yaml
 
+from runtime.devserver import DYNAMIC_CONFIG
 from runtime.settings import PROJECT_ROOT
 from workflows.search_attributes import CLI_TYPES
 
@@ -192,3 +193,14 @@ def test_the_setup_job_registers_every_search_attribute_the_workflow_sets() -> N
     assert pairs is not None
     registered = dict(pair.split("=") for pair in pairs.group(1).split())
     assert CLI_TYPES == registered
+
+
+def test_the_server_runs_with_the_dev_servers_dynamic_config() -> None:
+    """The cluster refuses the payloads the dev server refuses and dispatches activities
+    the same way: the file the server reads holds every setting of `DYNAMIC_CONFIG`."""
+    server = services()["temporal"]
+    [mounted] = server["configs"]
+    assert mounted["target"] == server["environment"]["DYNAMIC_CONFIG_FILE_PATH"]
+    settings = yaml.safe_load(compose()["configs"][mounted["source"]]["content"])
+
+    assert {key: [{"value": value}] for key, value in DYNAMIC_CONFIG.items()} == settings
