@@ -161,9 +161,9 @@ def _when(value: object) -> str:
         return _clean(value)
     try:
         at = datetime.fromisoformat(value)
-    except ValueError:
+        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    except (ValueError, OverflowError):  # not a time, or one UTC cannot hold (year 0 or 10000)
         return _clean(value)
-    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
     return f"{at:%Y-%m-%d %H:%M} UTC"
 
 
@@ -178,7 +178,7 @@ def decode_payload(payload: Payload) -> Any:
         return None
     try:
         return json.loads(payload.data)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python can follow
         return None
 
 
@@ -552,9 +552,9 @@ def _started(event: HistoryEvent) -> Described:
         text += f" (attempt {started.attempt})"
     if started.continued_execution_run_id:
         text += f" (continued from run {started.continued_execution_run_id})"
-        carried = _where(_indexed_values(started.search_attributes.indexed_fields))
+        carried = _carried(_indexed_values(started.search_attributes.indexed_fields))
         if carried:
-            text += f"; carries on at {carried}"
+            text += f"; {carried}"
     return Kind.STARTED, text, False
 
 
@@ -687,11 +687,16 @@ def _waiting(values: Mapping[str, Any]) -> str:
     return ", ".join(waiting)
 
 
-def _where(values: Mapping[str, Any]) -> str:
+def _carried(values: Mapping[str, Any]) -> str:
     """The step and the wait a continued run inherits in its search attributes: where it
-    picks up, even when the run it continued from is gone or ends short."""
+    picks up, even when the run it continued from is gone or ends short. Empty when it
+    inherits neither."""
     step = values.get(sa.CLAIM_STEP.name)
-    return ", ".join(part for part in (_clean(step, 64) if step else "", _waiting(values)) if part)
+    waiting = _waiting(values)
+    if not step:
+        return f"carries on: {waiting}" if waiting else ""
+    at = f"carries on at {_clean(step, 64)}"
+    return f"{at}, {waiting}" if waiting else at
 
 
 def _completed(event: HistoryEvent) -> Described:

@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from rich.console import Console
-from temporalio.api.common.v1 import ActivityType, Payload, Payloads
+from temporalio.api.common.v1 import (
+    ActivityType,
+    Payload,
+    Payloads,
+    SearchAttributes,
+    WorkflowType,
+)
 from temporalio.api.enums.v1 import EventType, RetryState, WorkflowTaskFailedCause
 from temporalio.api.failure.v1 import ApplicationFailureInfo, Failure
 from temporalio.api.history.v1 import (
@@ -399,3 +405,68 @@ def test_a_cut_list_of_runs_and_a_run_whose_history_is_gone_say_so() -> None:
         "  ... and older runs; show the oldest listed to see more\n"
         "Show one with `claims timeline CLM-\\x1b[2J --run RUN_ID`."
     ) == earlier_runs_note("CLM-\x1b[2J", runs, more=True)
+
+
+def _continued_start(**fields: bytes) -> HistoryEvent:
+    """The first event of a run that continued as new, inheriting these raw search
+    attributes (each a JSON payload's bytes, as anyone who can upsert them can write)."""
+    return _event(
+        1,
+        0,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+        workflow_execution_started_event_attributes=WorkflowExecutionStartedEventAttributes(
+            workflow_type=WorkflowType(name="ClaimReviewWorkflow"),
+            continued_execution_run_id="01a234d9-fcb1-7a57-bfe7-fd8cae927e2e",
+            search_attributes=SearchAttributes(
+                indexed_fields={
+                    name: Payload(metadata={"encoding": b"json/plain"}, data=raw)
+                    for name, raw in fields.items()
+                }
+            ),
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "carried"),
+    [
+        (
+            {"ClaimStep": b'"awaiting_info"', "Assignee": b'"dana"'},
+            "; carries on at awaiting_info, waiting on dana",
+        ),
+        ({"ClaimStep": b'"paused"'}, "; carries on at paused"),
+        ({"Assignee": b'"approvers"'}, "; carries on: waiting on approvers"),
+        ({"ClaimStep": b"7"}, "; carries on at 7"),
+        # Times UTC cannot hold are shown as written, never raised on.
+        (
+            {"ClaimDeadline": b'"0001-01-01T00:00:00+01:00"'},
+            "; carries on: deadline 0001-01-01T00:00:00+01:00",
+        ),
+        (
+            {"ClaimDeadline": b'"9999-12-31T23:59:59-01:00"'},
+            "; carries on: deadline 9999-12-31T23:59:59-01:00",
+        ),
+        # Not JSON, or nested deeper than Python follows: as if absent.
+        ({"ClaimStep": b"\xff\xfe"}, ""),
+        ({"ClaimStep": b"[" * 5000}, ""),
+        ({}, ""),
+    ],
+)
+def test_what_a_continued_run_inherits_is_shown_whatever_it_holds(
+    fields: dict[str, bytes], carried: str
+) -> None:
+    """Odd inherited search attributes make an odd row, never an error: the claim page
+    and `claims timeline --file` read them from any history."""
+    [row] = timeline_rows([_continued_start(**fields)])
+
+    assert row.description.endswith(
+        "(continued from run 01a234d9-fcb1-7a57-bfe7-fd8cae927e2e)" + carried
+    )
+
+
+def test_control_characters_in_an_inherited_assignee_are_never_printed() -> None:
+    """An assignee is a name someone typed: shown printable, escapes and all."""
+    [row] = timeline_rows([_continued_start(Assignee=b'"mal\\u001b[31mlory"')])
+
+    assert "\x1b" not in row.description
+    assert "waiting on mal" in row.description
