@@ -1,8 +1,9 @@
 """The embedded dev server hands an activity to the worker whose workflow scheduled it.
 
-With eager activities on, the answer to a workflow task carries the activities it
-scheduled on the same task queue, so they never wait in the queue: a second worker that
-polls the same queue for activities only gets none. With them off, it takes its share.
+With eager activities on, the answer to a workflow task carries (up to three of) the
+activities it scheduled on the same task queue, so they never wait in the queue: a second
+worker that only polls the queue for activities gets none of a workflow's activities run
+one after another. With them off, it takes its share.
 """
 
 from __future__ import annotations
