@@ -8,7 +8,6 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -156,20 +155,12 @@ async def start(client: Client, claim: Claim, task_queue: str) -> Handle:
     return client.get_workflow_handle_for(ClaimReviewWorkflow.run, claim.workflow_id)
 
 
-# One try of a state query. The time-skipping server, having lost a run's continue-as-new
-# (see `release_torn_continuations`), holds the first query of the next run unanswered
-# until its own 30 s run out; asked again, it answers at once.
-QUERY_ATTEMPT = timedelta(seconds=5)
-
-
 async def state_of(handle: Handle) -> ClaimState:
     """The claim's state, once a worker answers: a worker too busy to answer one query in
     time (a loaded machine) is asked again, not taken for an error.
     """
     while True:
-        state = await answered(
-            lambda: handle.query(ClaimReviewWorkflow.state, rpc_timeout=QUERY_ATTEMPT)
-        )
+        state = await answered(lambda: handle.query(ClaimReviewWorkflow.state))
         if state is not None:
             return state
         await asyncio.sleep(FIRST_INTERVAL)  # the server may have refused at once
