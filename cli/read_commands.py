@@ -258,34 +258,66 @@ async def history_export(
             "keep the file as carefully as the claim itself",
         ),
     ] = False,
+    every_run: Annotated[
+        bool,
+        typer.Option(
+            "--every-run",
+            metavar="",
+            help="also write each earlier run of the claim beside FILE, the first as "
+            "NAME_run_1.json: a review continues as new at the approval gate, so its "
+            "assessment is in the run before the one that waits or decides",
+        ),
+    ] = False,
     force: Annotated[
         bool,
-        typer.Option("--force", metavar="", help="replace FILE if it exists (never done silently)"),
+        typer.Option("--force", metavar="", help="replace files that exist (never done silently)"),
     ] = False,
 ) -> None:
     """Write a claim's event history as JSON, for replay tests and `temporal workflow show`.
 
-    Payloads stay encrypted unless --decrypt is given; `claims replay` and
-    `claims timeline --file` read either kind with the key ring.
+    FILE holds the claim's latest run. Payloads stay encrypted unless --decrypt is given;
+    `claims replay` and `claims timeline --file` read either kind with the key ring.
 
-    Example: claims history export CLM-1002 CLM-1002.json
+    Example: claims history export CLM-1002 CLM-1002.json --every-run
     """
-    from history.decoding import decode_history
+    from history.runs import continued_from, fetch_every_run
 
     refuse_to_overwrite(file, force=force)
     client = await build_client()
-    history = await claim_handle(client, claim_id).fetch_history()
+    workflow_id = claim_handle(client, claim_id).id
+    runs = await fetch_every_run(
+        client, workflow_id, most=None if every_run else 1, decoded=decrypt
+    )
+    earlier = [(earlier_run_file(file, n), run) for n, run in enumerate(runs[:-1], start=1)]
+    for path, _ in earlier:
+        refuse_to_overwrite(path, force=force)
     if decrypt:
-        history = await decode_history(history, client.data_converter)
         err_console.print(
             f"[yellow]warning:[/] {said(file)} holds the claim's personal data in plain "
             "text; share it only with people allowed to read the claim, and delete it "
             "when done",
             highlight=False,
         )
-    write_private_file(file, json.dumps(json.loads(history.to_json()), indent=1), force=force)
     kind = "decrypted" if decrypt else "encrypted"
-    console.print(f"wrote {len(history.events)} events ({kind}) to {said(file)}", highlight=False)
+    for path, history in [*earlier, (file, runs[-1])]:
+        write_private_file(path, json.dumps(json.loads(history.to_json()), indent=1), force=force)
+        console.print(
+            f"wrote {len(history.events)} events ({kind}) to {said(path)}", highlight=False
+        )
+    if not every_run and continued_from(runs[-1]):
+        console.print(
+            f"{said(file)} holds the latest run of {said(claim_id)}, which continued from "
+            f"an earlier one (the assessment, if it waits at the approval gate); add "
+            f"--every-run to write the earlier runs too, as "
+            f"{said(earlier_run_file(file, 1).name)} and on",
+            highlight=False,
+        )
+
+
+def earlier_run_file(file: Path, number: int) -> Path:
+    """Where the `number`th run (the first is 1) of an export to `file` goes: beside it,
+    named as the replay corpus names them (`manual_approve_run_1.json`)."""
+    return file.with_name(f"{file.stem}_run_{number}{file.suffix}")
 
 
 def register_read_commands(main: typer.Typer) -> None:

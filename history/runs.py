@@ -76,14 +76,17 @@ def parse_run_id(value: str) -> str:
 
 
 async def fetch_run_history(
-    client: Client, workflow_id: str, run_id: str | None, what: str
+    client: Client, workflow_id: str, run_id: str | None, what: str, *, decoded: bool = True
 ) -> WorkflowHistory:
-    """The history of one run (the latest when `run_id` is None), decoded for reading.
+    """The history of one run (the latest when `run_id` is None), decoded for reading
+    (or, with `decoded=False`, as stored: encrypted).
 
     `what` names the run in the refusal when the server has no such run: never started,
     not this workflow's, or removed after the namespace's retention period.
     """
     try:
+        if not decoded:
+            return await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
         return await fetch_decoded_history(client, workflow_id, run_id)
     except RPCError as error:
         if error.status is not RPCStatusCode.NOT_FOUND:
@@ -106,24 +109,32 @@ async def fetch_latest_runs(client: Client, workflow_id: str) -> list[WorkflowHi
 
 
 async def fetch_every_run(
-    client: Client, workflow_id: str, *, most: int | None = None
+    client: Client, workflow_id: str, *, most: int | None = None, decoded: bool = True
 ) -> list[WorkflowHistory]:
     """Every run of the workflow still on the server (the latest `most` of them), the
-    first run's first. The walk back stops at a run whose history is gone (past the
-    namespace's retention).
+    first run's first; decoded unless `decoded=False`. The walk back stops at a run whose
+    history is gone (past the namespace's retention).
     """
-    histories = [await fetch_run_history(client, workflow_id, None, "latest run")]
+    histories = [await fetch_run_history(client, workflow_id, None, "latest run", decoded=decoded)]
     while most is None or len(histories) < most:
-        started = histories[0].events[0].workflow_execution_started_event_attributes
-        previous = started.continued_execution_run_id
+        previous = continued_from(histories[0])
         if not previous:
             break
         try:
-            earlier = await fetch_run_history(client, workflow_id, previous, f"run {previous}")
+            earlier = await fetch_run_history(
+                client, workflow_id, previous, f"run {previous}", decoded=decoded
+            )
         except RunError:
             break
         histories.insert(0, earlier)
     return histories
+
+
+def continued_from(history: WorkflowHistory) -> str:
+    """The id of the run this one continued from; empty for a first run."""
+    if not history.events:
+        return ""
+    return history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id
 
 
 @dataclass(frozen=True)

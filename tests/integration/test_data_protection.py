@@ -95,18 +95,25 @@ async def test_a_reviewed_claim_leaves_no_personal_data_in_the_database_or_an_ex
     dev_server: DevServer, worker_process: WorkerProcess, tmp_path: Path
 ) -> None:
     """Name, email, description and document URIs: absent from every byte of the server's
-    SQLite files and of `claims history export`; `show`, `timeline` and `--decrypt` read them."""
+    SQLite files and of `claims history export` (every run: the assessment is in the run
+    before the decision); `show`, `timeline` and `--decrypt` read them."""
     client = await dev_server.start()
     worker_process()
     claim = personal_claim()
     await reviewed(client, claim)
     keys = Path(os.environ["CLAIMS_KEYS_FILE"])
 
-    exported = tmp_path / "export.json"
+    exported, assessment = tmp_path / "export.json", tmp_path / "export_run_1.json"
     code, said = await claims_command(
-        "history", "export", claim.claim_id, str(exported), keys=keys, server=dev_server
+        "history",
+        "export",
+        claim.claim_id,
+        str(exported),
+        "--every-run",
+        keys=keys,
+        server=dev_server,
     )
-    assert (0, "encrypted") == (code, "encrypted" if "(encrypted)" in said else said)
+    assert (0, 2) == (code, said.count("(encrypted) to")), said
     decrypted = tmp_path / "decrypted.json"
     code, warned = await claims_command(
         "history",
@@ -114,6 +121,17 @@ async def test_a_reviewed_claim_leaves_no_personal_data_in_the_database_or_an_ex
         claim.claim_id,
         str(decrypted),
         "--decrypt",
+        keys=keys,
+        server=dev_server,
+    )
+    # An earlier run's file in the way: nothing is written, and the message names it.
+    (tmp_path / "again_run_1.json").write_text("mine")
+    refused_code, refused = await claims_command(
+        "history",
+        "export",
+        claim.claim_id,
+        str(tmp_path / "again.json"),
+        "--every-run",
         keys=keys,
         server=dev_server,
     )
@@ -129,8 +147,23 @@ async def test_a_reviewed_claim_leaves_no_personal_data_in_the_database_or_an_ex
     for path in database_files:
         assert [] == found_in(path.read_bytes()), path.name
     assert [] == found_in(exported.read_bytes())
+    assert [] == found_in(assessment.read_bytes())
+    # The first run is the one that assessed the claim: its tools ran there.
+    assert any(
+        e.HasField("activity_task_scheduled_event_attributes")
+        for e in WorkflowHistory.from_json("x", assessment.read_text()).events
+    )
     assert 0 == code
     assert "personal data in plain text" in warned
+    # Without --every-run, the latest run alone, and a word on the one before it.
+    assert "add --every-run to write the earlier runs too" in " ".join(warned.split())
+    assert not (tmp_path / "decrypted_run_1.json").exists()
+    assert refused_code != 0
+    assert "again_run_1.json already exists" in refused
+    assert ("mine", False) == (
+        (tmp_path / "again_run_1.json").read_text(),
+        (tmp_path / "again.json").exists(),
+    )
     # Plain payloads, in the same history JSON Temporal writes (data in base64), so the
     # decrypted file replays and reads like any other export.
     plain = WorkflowHistory.from_json("x", decrypted.read_text()).events[0]
