@@ -259,10 +259,20 @@ async def shape_of(client: Client, workflow_id: str) -> dict[str, int]:
 
 
 async def history_size(client: Client, claim_id: str) -> tuple[int, int]:
-    description = await claim_handle(client, claim_id).describe()
-    return description.raw_description.workflow_execution_info.history_length, (
-        description.raw_description.workflow_execution_info.history_size_bytes
-    )
+    """Events and bytes of every run of the claim, as the server counts them: a manually
+    approved claim rests at the approval gate in a run of its own."""
+    workflow_id = claim_handle(client, claim_id).id
+    events = size = 0
+    run_id: str | None = None
+    while True:
+        described = await client.get_workflow_handle(workflow_id, run_id=run_id).describe()
+        info = described.raw_description.workflow_execution_info
+        events, size = events + info.history_length, size + info.history_size_bytes
+        first = client.get_workflow_handle(workflow_id, run_id=info.execution.run_id)
+        started = await anext(aiter(first.fetch_history_events(page_size=1)))
+        run_id = started.workflow_execution_started_event_attributes.continued_execution_run_id
+        if not run_id:
+            return events, size
 
 
 async def paired_rounds(
