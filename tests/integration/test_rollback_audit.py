@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from history.decoding import decode_history
 from history.rollback import record_rollback, rollback, rollback_record
-from history.timeline import Kind, timeline_rows
+from history.runs import fetch_every_run
+from history.timeline import Kind, runs_timeline_rows
 from history.versions import RewindError
 from runtime.devserver import DevServer
 from signals.client import claim_handle
@@ -59,19 +59,22 @@ async def test_a_rollback_is_audited_with_who_and_why(
         lambda s: any(e.action == ROLLED_BACK for e in s.audit_log),
         what="the rollback recorded in the new run",
     )
-    new_run = client.get_workflow_handle(handle.id, run_id=rolled.new_run_id)
-    await new_run.signal(ClaimReviewWorkflow.approve, {"approver": "nobody"})
+    # The new run goes through the approval gate again and may rest there, continuing as
+    # new: the approvals go to whichever run is latest, as `claims approve` sends them.
+    latest = client.get_workflow_handle(handle.id)
+    await latest.signal(ClaimReviewWorkflow.approve, {"approver": "nobody"})
     await eventually(state, lambda s: any(e.outcome is AuditOutcome.REFUSED for e in s.audit_log))
-    await new_run.signal(ClaimReviewWorkflow.approve, {"approver": "maria"})
-    paid = await new_run.result()
+    await latest.signal(ClaimReviewWorkflow.approve, {"approver": "maria"})
+    paid = await latest.result()
     final = await state()
     too_late = await record_rollback(
         client, handle.id, rolled.new_run_id, rollback_record("maria", "late", 2)
     )
-    history = await decode_history(await new_run.fetch_history(), client.data_converter)
+    # The run the reset made, and the run it continued as, if it rested at the gate.
+    since_reset = await fetch_every_run(client, handle.id)
     signals = [
         r.description
-        for r in timeline_rows(history.events, final.audit_log)
+        for r in runs_timeline_rows([run.events for run in since_reset], final.audit_log)
         if r.kind is Kind.SIGNAL
     ]
 
