@@ -24,7 +24,7 @@ from activities.records import Records, SystemOfRecord
 from activities.sweep_activities import SweepActivities
 from runtime.settings import EXAMPLES_DIR
 from signals.messages import HumanAction
-from tests.helpers import eventually, state_of
+from tests.helpers import eventually
 from tests.timeskipping.conftest import Review, WaitForPerson
 from workflows.reconciliation import ReconciliationEntry, ReconciliationReport
 from workflows.state import AuditOutcome, ClaimState, Step
@@ -160,7 +160,8 @@ async def test_a_new_watchlist_match_interrupts_a_waiting_claim_once_across_two_
             first = await rescreen(time_env, queue)
             state = await interrupted_and_waiting_again(review)
             second = await rescreen(time_env, queue)
-            after = await state_of(review.handle)
+            # Back at the gate, resting again (continued as new) before the worker stops.
+            after = await review.until(Step.AWAITING_MANAGER_APPROVAL)
 
     assert [review.claim.claim_id] == first.interrupted
     assert [] == second.interrupted
