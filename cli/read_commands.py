@@ -292,9 +292,10 @@ async def history_export(
     for path, _ in earlier:
         refuse_to_overwrite(path, force=force)
     if decrypt:
+        files = f"{said(file)} and the files beside it hold" if earlier else f"{said(file)} holds"
         err_console.print(
-            f"[yellow]warning:[/] {said(file)} holds the claim's personal data in plain "
-            "text; share it only with people allowed to read the claim, and delete it "
+            f"[yellow]warning:[/] {files} the claim's personal data in plain "
+            "text; share them only with people allowed to read the claim, and delete them "
             "when done",
             highlight=False,
         )
