@@ -33,12 +33,13 @@ async def verify_command(
     claim_id: Annotated[
         str | None, typer.Argument(metavar="CLAIM_ID", help="claim id, such as CLM-1002")
     ] = None,
-    file: Annotated[
-        Path | None,
+    files: Annotated[
+        list[Path] | None,
         typer.Option(
             "--file",
             metavar="FILE",
-            help="an exported history (`claims history export`): offline",
+            help="an exported history (`claims history export`): offline; give it once for "
+            "each run an `--every-run` export wrote, the first run's first",
         ),
     ] = None,
     keys: KeysOption = None,
@@ -47,24 +48,34 @@ async def verify_command(
 
     Example: claims audit verify CLM-1002
 
-    Example: claims audit verify --file CLM-1002.json
+    Example: claims audit verify --file CLM-1002_run_1.json --file CLM-1002.json
     """
     from history.audit import AuditReport, Verdict, audit_history
     from history.replay import HistoryFileError, load_decoded_history
 
-    if (claim_id is None) == (file is None):
+    if (claim_id is None) == (not files):
         raise UserFacingError(
             "name a claim (`claims audit verify CLM-1002`) or an exported history "
             "(`claims audit verify --file CLM-1002.json`), one of the two"
         )
-    if file is not None:
-        try:
-            history = await load_decoded_history(file, file_converter(keys))
-        except HistoryFileError as error:
+    if files:
+        converter = file_converter(keys)
+        histories = []
+        for file in files:
+            try:
+                histories.append(await load_decoded_history(file, converter))
+            except HistoryFileError as error:
+                raise UserFacingError(
+                    f"{printable(str(file))}: {error}; export one with "
+                    "`claims history export CLAIM_ID FILE`"
+                ) from None
+        claims = sorted({history.workflow_id for history in histories})
+        if len(claims) > 1:
             raise UserFacingError(
-                f"{file}: {error}; export one with `claims history export CLAIM_ID FILE`"
-            ) from None
-        workflow_id, runs = history.workflow_id, [list(history.events)]
+                f"the files are histories of {len(claims)} workflows "
+                f"({', '.join(printable(c) for c in claims)}); verify one claim's runs at a time"
+            )
+        workflow_id, runs = claims[0], [list(history.events) for history in histories]
     else:
         from history.runs import fetch_every_run
         from runtime.client import build_client

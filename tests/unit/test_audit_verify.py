@@ -37,12 +37,12 @@ def payloads(*values: Any) -> Any:
 class HistoryBuilder:
     """A review's history as the server records it: start, policy read, people's actions."""
 
-    def __init__(self, policy_keys: list[TrustedKey]) -> None:
+    def __init__(self, policy_keys: list[TrustedKey], claim_id: str = CLAIM) -> None:
         self.events: list[HistoryEvent] = []
         start = self._event()
         start.workflow_execution_started_event_attributes.workflow_type.name = WORKFLOW_TYPE
         start.workflow_execution_started_event_attributes.input.payloads.extend(
-            payloads({"claim_id": CLAIM})
+            payloads({"claim_id": claim_id})
         )
         scheduled = self._event()
         scheduled.activity_task_scheduled_event_attributes.activity_type.name = "load_review_policy"
@@ -164,6 +164,33 @@ def test_the_command_reads_an_exported_file_and_exits_non_zero_on_a_mismatch(
     assert "1 of 1 actions FAILED verification" in failed.output
     assert 1 == neither.exit_code
     assert "one of the two" in neither.output
+
+
+def test_the_runs_of_an_every_run_export_are_verified_together(tmp_path: Path) -> None:
+    """`--file` once per run: every action of every run is checked, an altered signature
+    in the first run fails the whole; runs of two claims are refused, naming both."""
+    maria = Key("maria")
+    assessment, wait = HistoryBuilder([maria.trusted]), HistoryBuilder([maria.trusted])
+    signed = maria.sign("approve", {"approver": "maria", "expected_version": 6})
+    assessment.signal("approve", {**signed, "confirm_zero_payout": True})
+    wait.update("approve", signed)
+    other = HistoryBuilder([maria.trusted], claim_id="CLM-1003")
+    first, latest = assessment.write(tmp_path / "c_run_1.json"), wait.write(tmp_path / "c.json")
+    runner = CliRunner()
+
+    both = runner.invoke(app, ["audit", "verify", "--file", str(first), "--file", str(latest)])
+    mixed = runner.invoke(
+        app,
+        ["audit", "verify", "--file", str(latest), "--file", str(other.write(tmp_path / "o.json"))],
+    )
+
+    assert 1 == both.exit_code, both.output
+    assert "in 2 runs" in both.output
+    assert "signal approve by maria: FAILED" in both.output
+    assert f"approve by maria: verified (by {maria.trusted.key_id})" in both.output
+    assert 1 == mixed.exit_code
+    said = " ".join(mixed.output.split())
+    assert "histories of 2 workflows (claim-CLM-1002, claim-CLM-1003)" in said
 
 
 def test_keys_new_writes_a_private_key_only_its_owner_reads(tmp_path: Path) -> None:
